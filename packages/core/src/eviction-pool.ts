@@ -1,0 +1,350 @@
+/**
+ * The eviction pool: the only caller of a backend's load() and dispose().
+ *
+ * - At most `maxLoaded` models are resident (talkies' default is one). Making room
+ *   evicts the least recently used idle model.
+ * - A model serving a request is never unloaded: the pool stops admitting new requests
+ *   to it ("draining") and unloads it once its last request finishes.
+ * - Each model serves at most `maxConcurrency` requests at once; extra requests queue.
+ *
+ * All state changes happen synchronously between awaits, so the single-threaded event
+ * loop is the lock; waiters re-check the state whenever anything changes.
+ */
+import type { Backend } from './backend.js';
+import type { EngineLogger } from './define-engine.js';
+import { SpeechError } from './speech-error.js';
+
+type SlotState = 'unloaded' | 'loading' | 'loaded' | 'unloading';
+
+interface Slot {
+  slug: string;
+  backend: Backend;
+  maxConcurrency: number;
+  state: SlotState;
+  active: number;
+  /** No new requests are admitted: someone is waiting to unload this model. */
+  draining: number;
+  lastUsed: number | null;
+  loadedAt: number;
+  transition?: Promise<void>;
+}
+
+export interface EvictionPoolOptions {
+  /** Models resident at once (`TALKIES_MAX_LOADED_MODELS`, default 1). */
+  maxLoaded?: number;
+  /** Monotonic milliseconds; injected for tests. */
+  now?: () => number;
+  logger?: EngineLogger;
+}
+
+export interface PoolModel {
+  slug: string;
+  backend: Backend;
+  /** Requests served at once; more wait in line. */
+  maxConcurrency: number;
+}
+
+/** A claim on a loaded model; release it exactly once when the request is done. */
+export interface Lease<B extends Backend = Backend> {
+  readonly slug: string;
+  readonly backend: B;
+  release(): void;
+}
+
+/** One row of `GET /api/ps`. */
+export interface LoadedModelStatus {
+  id: string;
+  loaded: true;
+  /** Seconds since the last request finished; null if never used since loading. */
+  idle_seconds: number | null;
+  active_requests: number;
+  max_concurrency: number;
+}
+
+export class EvictionPool {
+  readonly maxLoaded: number;
+  readonly #now: () => number;
+  readonly #logger?: EngineLogger;
+  readonly #slots = new Map<string, Slot>();
+  #changed!: Promise<void>;
+  #notify!: () => void;
+  #closed = false;
+
+  constructor(models: Iterable<PoolModel>, options: EvictionPoolOptions = {}) {
+    this.maxLoaded = Math.max(1, options.maxLoaded ?? 1);
+    this.#now = options.now ?? (() => performance.now());
+    this.#logger = options.logger;
+    for (const model of models) {
+      this.#slots.set(model.slug, {
+        slug: model.slug,
+        backend: model.backend,
+        maxConcurrency: Math.max(1, model.maxConcurrency),
+        state: 'unloaded',
+        active: 0,
+        draining: 0,
+        lastUsed: null,
+        loadedAt: 0,
+      });
+    }
+    this.#resetSignal();
+  }
+
+  #resetSignal(): void {
+    this.#changed = new Promise((resolve) => {
+      this.#notify = resolve;
+    });
+  }
+
+  #emitChange(): void {
+    const notify = this.#notify;
+    this.#resetSignal();
+    notify();
+  }
+
+  #slot(slug: string): Slot {
+    const slot = this.#slots.get(slug);
+    if (!slot) {
+      throw new SpeechError('MODEL_NOT_FOUND', `unknown model '${slug}'; configured: ${[...this.#slots.keys()].join(', ')}`, {
+        model: slug,
+        param: 'model',
+      });
+    }
+    return slot;
+  }
+
+  async #waitForChange(signal?: AbortSignal): Promise<void> {
+    if (!signal) return this.#changed;
+    signal.throwIfAborted();
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason ?? new SpeechError('ABORTED', 'request aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.#changed, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The backend object of a slug (loaded or not), for metadata such as modality. */
+  backend(slug: string): Backend {
+    return this.#slot(slug).backend;
+  }
+
+  #resident(): Slot[] {
+    return [...this.#slots.values()].filter((slot) => slot.state !== 'unloaded');
+  }
+
+  #startLoad(slot: Slot): Promise<void> {
+    slot.state = 'loading';
+    const transition = (async () => {
+      const started = this.#now();
+      try {
+        await slot.backend.load();
+      } catch (cause) {
+        slot.state = 'unloaded';
+        slot.transition = undefined;
+        this.#emitChange();
+        if (SpeechError.is(cause)) throw cause;
+        throw new SpeechError(
+          'MODEL_LOAD_FAILED',
+          `model '${slot.slug}' failed to load: ${(cause as Error)?.message ?? cause}; check the server log and the model's files`,
+          { model: slot.slug, cause },
+        );
+      }
+      slot.state = 'loaded';
+      slot.loadedAt = this.#now();
+      slot.lastUsed = null;
+      slot.transition = undefined;
+      this.#logger?.info({ model: slot.slug, ms: Math.round(slot.loadedAt - started) }, 'model loaded');
+      this.#emitChange();
+    })();
+    slot.transition = transition;
+    return transition;
+  }
+
+  #startUnload(slot: Slot, reason: string): Promise<void> {
+    slot.state = 'unloading';
+    const transition = (async () => {
+      try {
+        await slot.backend.dispose();
+      } catch (error) {
+        this.#logger?.error({ model: slot.slug, err: error }, 'dispose failed; treating the model as unloaded');
+      }
+      slot.state = 'unloaded';
+      slot.transition = undefined;
+      slot.lastUsed = null;
+      this.#logger?.info({ model: slot.slug, reason }, 'model unloaded');
+      this.#emitChange();
+    })();
+    slot.transition = transition;
+    return transition;
+  }
+
+  #lease(slot: Slot): Lease {
+    slot.active += 1;
+    let released = false;
+    return {
+      slug: slot.slug,
+      backend: slot.backend,
+      release: () => {
+        if (released) return;
+        released = true;
+        slot.active -= 1;
+        slot.lastUsed = this.#now();
+        this.#emitChange();
+      },
+    };
+  }
+
+  /**
+   * Wait until `slug` is loaded and has a free request slot, loading it (and evicting
+   * others) as needed. Rejects if `signal` aborts while waiting.
+   */
+  async acquire(slug: string, signal?: AbortSignal): Promise<Lease> {
+    const slot = this.#slot(slug);
+    let drainedVictim: Slot | undefined;
+    const stopDraining = () => {
+      if (drainedVictim) {
+        drainedVictim.draining -= 1;
+        drainedVictim = undefined;
+        this.#emitChange();
+      }
+    };
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        if (this.#closed) throw new SpeechError('SHUTTING_DOWN', 'the server is shutting down; retry against another instance');
+        if (slot.state === 'loaded') {
+          if (slot.draining === 0 && slot.active < slot.maxConcurrency) return this.#lease(slot);
+          await this.#waitForChange(signal);
+          continue;
+        }
+        if (slot.state === 'loading' || slot.state === 'unloading') {
+          await Promise.race([slot.transition!.catch(() => undefined), this.#waitForChange(signal)]);
+          continue;
+        }
+        // Unloaded: make room, then load it and take the first request slot ourselves.
+        const resident = this.#resident();
+        if (resident.length < this.maxLoaded) {
+          await this.#startLoad(slot);
+          stopDraining();
+          if (signal?.aborted) signal.throwIfAborted();
+          return this.#lease(slot);
+        }
+        const candidates = resident
+          .filter((other) => other.state === 'loaded')
+          .sort((a, b) => (a.lastUsed ?? a.loadedAt) - (b.lastUsed ?? b.loadedAt));
+        const idle = candidates.find((other) => other.active === 0);
+        if (idle) {
+          stopDraining();
+          void this.#startUnload(idle, `evicted for '${slug}'`);
+          continue;
+        }
+        if (!drainedVictim && candidates.length > 0) {
+          drainedVictim = candidates[0]!;
+          drainedVictim.draining += 1;
+        }
+        await this.#waitForChange(signal);
+      }
+    } finally {
+      stopDraining();
+    }
+  }
+
+  /** Run `fn` with a leased backend, releasing it afterwards whatever happens. */
+  async use<T>(slug: string, fn: (backend: Backend) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const lease = await this.acquire(slug, signal);
+    try {
+      return await fn(lease.backend);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Load a model without serving a request (TALKIES_PRELOAD). */
+  async preload(slug: string): Promise<void> {
+    this.#slot(slug);
+    (await this.acquire(slug)).release();
+    this.#slot(slug).lastUsed = null;
+  }
+
+  isLoaded(slug: string): boolean {
+    return this.#slot(slug).state === 'loaded';
+  }
+
+  /**
+   * Unload a model, waiting for its in-flight requests to finish first (new requests
+   * wait meanwhile). Resolves false if it was not loaded.
+   */
+  async unload(slug: string): Promise<boolean> {
+    const slot = this.#slot(slug);
+    if (slot.state === 'unloaded') return false;
+    slot.draining += 1;
+    try {
+      for (;;) {
+        const state: SlotState = slot.state;
+        if (state === 'unloaded') return true;
+        if (slot.state === 'loaded' && slot.active === 0) {
+          await this.#startUnload(slot, 'unload requested');
+          return true;
+        }
+        if (slot.transition) await slot.transition.catch(() => undefined);
+        else await this.#changed;
+      }
+    } finally {
+      slot.draining -= 1;
+      this.#emitChange();
+    }
+  }
+
+  /** Unload every resident model; resolves to the slugs that were unloaded. */
+  async unloadAll(): Promise<string[]> {
+    const resident = this.#resident().map((slot) => slot.slug);
+    const results = await Promise.all(resident.map(async (slug) => ((await this.unload(slug)) ? slug : undefined)));
+    return results.filter((slug): slug is string => slug !== undefined);
+  }
+
+  /** Unload idle models whose last use is at least `ttlSeconds` ago. */
+  async sweep(ttlSeconds: number): Promise<string[]> {
+    const now = this.#now();
+    const expired = [...this.#slots.values()].filter(
+      (slot) =>
+        slot.state === 'loaded' &&
+        slot.active === 0 &&
+        slot.draining === 0 &&
+        now - (slot.lastUsed ?? slot.loadedAt) >= ttlSeconds * 1000,
+    );
+    await Promise.all(expired.map((slot) => this.#startUnload(slot, `idle for ${ttlSeconds}s`)));
+    return expired.map((slot) => slot.slug);
+  }
+
+  /** Loaded models, for `GET /api/ps`. */
+  status(): LoadedModelStatus[] {
+    const now = this.#now();
+    return [...this.#slots.values()]
+      .filter((slot) => slot.state === 'loaded')
+      .map((slot) => ({
+        id: slot.slug,
+        loaded: true as const,
+        idle_seconds: slot.lastUsed === null ? null : Math.max(0, (now - slot.lastUsed) / 1000),
+        active_requests: slot.active,
+        max_concurrency: slot.maxConcurrency,
+      }));
+  }
+
+  /** Requests in flight across all models. */
+  get activeRequests(): number {
+    let total = 0;
+    for (const slot of this.#slots.values()) total += slot.active;
+    return total;
+  }
+
+  /** Stop admitting requests, wait for in-flight ones, dispose everything. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#emitChange();
+    await this.unloadAll();
+  }
+}

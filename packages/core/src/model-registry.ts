@@ -1,0 +1,181 @@
+/**
+ * The model registry: models.json, validated once at boot and immutable afterwards.
+ * Every problem in the file is collected and reported together, so a user fixes them in
+ * one pass instead of one restart per typo.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { SpeechError } from './speech-error.js';
+
+const slugPattern = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+
+/** One models.json entry. Field names follow the Python talkies seed. */
+export const modelEntrySchema = z
+  .object({
+    /** Where the weights come from (a Hugging Face repo id, or a system tool). */
+    repo: z.string().min(1, 'must be a non-empty string'),
+    /** Which engine runs it; resolved to an engine package at boot. */
+    executor: z.string().min(1).default('whisper'),
+    /** A third-party engine package that serves `executor` (escape hatch). */
+    package: z.string().min(1).optional(),
+    /** `asr` or `tts`; informational, the backend's own modality wins. */
+    modality: z.enum(['asr', 'tts']).optional(),
+    default_source_lang: z.string().min(1).optional(),
+    default_target_lang: z.string().min(1).optional(),
+    default_task: z.string().min(1).optional(),
+    default_voice: z.string().min(1).optional(),
+    default_language: z.string().min(1).optional(),
+    qwen3_mode: z.enum(['base', 'custom_voice', 'voice_design']).optional(),
+    gguf_file: z.string().min(1).optional(),
+    languages: z.array(z.string().min(1)).optional(),
+    /** Extra repos fetched alongside the model. */
+    dependencies: z.array(z.string().min(1)).optional(),
+    /** Requests served at once; more are queued. */
+    max_concurrency: z.number().int('must be an integer').min(1).max(1024).optional(),
+    /** Pinned revision of `repo`. */
+    revision: z.string().min(1).optional(),
+    /** The model's license, shown by `talkies models`. */
+    license: z.string().min(1).optional(),
+    description: z.string().optional(),
+    /** Engine-specific knobs, parsed by the engine's own schema. */
+    engineOptions: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+export type ModelEntry = z.output<typeof modelEntrySchema>;
+
+export const modelsFileSchema = z
+  .object({
+    models: z
+      .record(z.string().regex(slugPattern, 'slug may use letters, digits, ".", "_", "-" and "/"'), modelEntrySchema)
+      .refine((models) => Object.keys(models).length > 0, 'must list at least one model'),
+  })
+  .passthrough();
+
+/** Formats zod issues as `path: message` lines, one per problem. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
+    return `${prefix}${path}: ${issue.message}`;
+  });
+}
+
+export interface RegistryOptions {
+  /** `TALKIES_ENABLED_MODELS`: when non-empty, only these slugs, in this order. */
+  enabled?: readonly string[];
+  /** `TALKIES_PRELOAD`: slugs loaded at boot. */
+  preload?: readonly string[];
+  /** Name used in error messages (defaults to "models.json"). */
+  source?: string;
+}
+
+/** The immutable catalog the server serves. */
+export class ModelRegistry {
+  readonly #entries: ReadonlyMap<string, ModelEntry>;
+  /** Slugs loaded at boot, validated against the catalog. */
+  readonly preload: readonly string[];
+
+  private constructor(entries: Map<string, ModelEntry>, preload: string[]) {
+    this.#entries = entries;
+    this.preload = Object.freeze(preload);
+    Object.freeze(this);
+  }
+
+  /** Validate parsed JSON. Throws one CONFIG_INVALID error listing every problem. */
+  static fromJson(json: unknown, options: RegistryOptions = {}): ModelRegistry {
+    const source = options.source ?? 'models.json';
+    const parsed = modelsFileSchema.safeParse(json);
+    if (!parsed.success) {
+      const lines = formatIssues(parsed.error.issues);
+      throw new SpeechError(
+        'CONFIG_INVALID',
+        `${source} is invalid (${lines.length} problem${lines.length === 1 ? '' : 's'}); fix these and restart:\n  - ${lines.join('\n  - ')}`,
+      );
+    }
+    const all = parsed.data.models;
+    const catalog = Object.keys(all);
+    const problems: string[] = [];
+    const enabled = options.enabled?.filter((slug) => slug.trim() !== '').map((slug) => slug.trim()) ?? [];
+    for (const slug of enabled) {
+      if (!(slug in all)) problems.push(`TALKIES_ENABLED_MODELS names unknown model '${slug}'`);
+    }
+    const chosen = enabled.length > 0 ? [...new Set(enabled)] : catalog;
+    const preload = options.preload?.filter((slug) => slug.trim() !== '').map((slug) => slug.trim()) ?? [];
+    for (const slug of preload) {
+      if (!chosen.includes(slug)) {
+        problems.push(
+          slug in all
+            ? `TALKIES_PRELOAD names '${slug}', which TALKIES_ENABLED_MODELS leaves out`
+            : `TALKIES_PRELOAD names unknown model '${slug}'`,
+        );
+      }
+    }
+    if (problems.length > 0) {
+      throw new SpeechError(
+        'CONFIG_INVALID',
+        `${problems.join('; ')}. The catalog in ${source} has: ${catalog.join(', ')}`,
+      );
+    }
+    const entries = new Map<string, ModelEntry>();
+    for (const slug of chosen) entries.set(slug, all[slug]!);
+    return new ModelRegistry(entries, [...new Set(preload)]);
+  }
+
+  /** Read and validate a models.json file. */
+  static async fromFile(path: string, options: RegistryOptions = {}): Promise<ModelRegistry> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (cause) {
+      throw new SpeechError(
+        'CONFIG_INVALID',
+        `cannot read the models file ${path} (${(cause as Error).message}); set TALKIES_MODELS_FILE to a models.json`,
+        { cause },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw new SpeechError('CONFIG_INVALID', `${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+    }
+    return ModelRegistry.fromJson(json, { source: path, ...options });
+  }
+
+  /** Slugs in catalog order. */
+  get slugs(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  has(slug: string): boolean {
+    return this.#entries.has(slug);
+  }
+
+  get(slug: string): ModelEntry | undefined {
+    return this.#entries.get(slug);
+  }
+
+  /** The entry, or a MODEL_NOT_FOUND error that lists the catalog. */
+  require(slug: string): ModelEntry {
+    const entry = this.#entries.get(slug);
+    if (!entry) {
+      throw new SpeechError('MODEL_NOT_FOUND', `unknown model '${slug}'; configured: ${this.slugs.join(', ')}`, {
+        model: slug,
+        param: 'model',
+      });
+    }
+    return entry;
+  }
+
+  entries(): [string, ModelEntry][] {
+    return [...this.#entries.entries()];
+  }
+}
+
+/** Split a comma list env var: trimmed, blanks dropped, order kept. */
+export function parseList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
