@@ -284,7 +284,7 @@ export class EvictionPool {
     slot.draining += 1;
     try {
       for (;;) {
-        const state: SlotState = slot.state;
+        const state = slot.state as SlotState;
         if (state === 'unloaded') return true;
         if (slot.state === 'loaded' && slot.active === 0) {
           await this.#startUnload(slot, 'unload requested');
