@@ -127,6 +127,12 @@ export interface TtsBackend extends BackendBase {
   readonly defaultVoice: string;
   /** The voice catalog; may be re-read on every call (custom voices appear live). */
   voices(): Promise<VoiceInfo[]>;
+  /**
+   * Optional: accept or refuse a voice id, for engines whose valid voices are more than
+   * the catalog lists (variants, blends). Throws a 400 SpeechError that lists voices.
+   * Without it the server checks membership in {@link TtsBackend.voices}.
+   */
+  validateVoice?(voice: string): Promise<void>;
   /** Speak the whole text and return it as one block. */
   synthesize(request: SynthesizeRequest): Promise<SynthesizeResult>;
   /**

@@ -13,7 +13,14 @@ const slugPattern = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 export const modelEntrySchema = z
   .object({
     /** Where the weights come from (a Hugging Face repo id, or a system tool). */
-    repo: z.string().min(1, 'must be a non-empty string'),
+    repo: z
+      .string({
+        error: (issue) =>
+          issue.input === undefined
+            ? "missing 'repo': set it to a Hugging Face repo id (or the system tool the engine runs)"
+            : 'must be a non-empty string',
+      })
+      .min(1, 'must be a non-empty string'),
     /** Which engine runs it; resolved to an engine package at boot. */
     executor: z.string().min(1).default('whisper'),
     /** A third-party engine package that serves `executor` (escape hatch). */
@@ -45,18 +52,36 @@ export const modelEntrySchema = z
 export type ModelEntry = z.output<typeof modelEntrySchema>;
 
 export const modelsFileSchema = z
-  .object({
-    models: z
-      .record(z.string().regex(slugPattern, 'slug may use letters, digits, ".", "_", "-" and "/"'), modelEntrySchema)
-      .refine((models) => Object.keys(models).length > 0, 'must list at least one model'),
-  })
+  .object(
+    {
+      models: z
+        .record(
+          z.string().regex(slugPattern, 'slug may use letters, digits, ".", "_", "-" and "/"'),
+          modelEntrySchema,
+          {
+            error: (issue) =>
+              issue.input === undefined
+                ? 'missing "models": add an object that maps each model slug to its entry'
+                : 'must be an object that maps each model slug to its entry',
+          },
+        )
+        .refine((models) => Object.keys(models).length > 0, 'must list at least one model'),
+    },
+    { error: 'the top level must be a JSON object of the form {"models": {"<slug>": {...}}}' },
+  )
   .passthrough();
 
 /** Formats zod issues as `path: message` lines, one per problem. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): string[] {
   return issues.map((issue) => {
     const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-    return `${prefix}${path}: ${issue.message}`;
+    // zod wraps a failed record key in a generic "Invalid key in record": surface the
+    // key schema's own messages (the slug rules) instead.
+    const message =
+      issue.code === 'invalid_key' && issue.issues.length > 0
+        ? `invalid slug; ${issue.issues.map((inner) => inner.message).join('; ')}`
+        : issue.message;
+    return `${prefix}${path}: ${message}`;
   });
 }
 
@@ -139,7 +164,7 @@ export class ModelRegistry {
     } catch (cause) {
       throw new SpeechError('CONFIG_INVALID', `${path} is not valid JSON: ${(cause as Error).message}`, { cause });
     }
-    return ModelRegistry.fromJson(json, { source: path, ...options });
+    return ModelRegistry.fromJson(json, { ...options, source: options.source ?? path });
   }
 
   /** Slugs in catalog order. */

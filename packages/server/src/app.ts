@@ -1,0 +1,128 @@
+/**
+ * The Koa application: one error middleware, request logging, the upload cap, body
+ * parsing and the routes. Built from a tsyringe container so tests can run several
+ * servers side by side.
+ */
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Koa, { type Context, type Next } from 'koa';
+import Router from '@koa/router';
+import { koaBody } from 'koa-body';
+import type { Logger } from 'pino';
+import type { DependencyContainer } from 'tsyringe';
+import { SpeechError } from '@talkies/core';
+import type { ServerConfig } from './config.js';
+import { errorMiddleware } from './error-middleware.js';
+import { ModelRoutes } from './model-routes.js';
+import { SpeechRoute } from './speech-route.js';
+import { TranscriptionRoute } from './transcription-route.js';
+import { ConfigToken, LoggerToken } from './tokens.js';
+
+/** Multipart framing and text fields on top of the file itself. */
+const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
+
+function requestLogger(logger: Logger) {
+  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+    const started = performance.now();
+    ctx.state.requestId = randomUUID();
+    try {
+      await next();
+    } finally {
+      logger.debug(
+        { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    }
+  };
+}
+
+/** Refuse an upload by its Content-Length before reading a byte of it. */
+function uploadCap(maxUploadBytes: number) {
+  return async function capUpload(ctx: Context, next: Next): Promise<void> {
+    const length = Number(ctx.get('content-length') || 0);
+    if (ctx.is('multipart') && length > maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
+      throw new SpeechError(
+        'PAYLOAD_TOO_LARGE',
+        `upload too large (${length} bytes > ${maxUploadBytes}); send a smaller file, stage it with PUT /v1/files, or raise TALKIES_MAX_UPLOAD_BYTES`,
+      );
+    }
+    await next();
+  };
+}
+
+export async function createApp(container: DependencyContainer): Promise<Koa> {
+  const config = container.resolve<ServerConfig>(ConfigToken);
+  const logger = container.resolve<Logger>(LoggerToken);
+  const uploadDirectory = join(tmpdir(), 'talkies-uploads');
+  await mkdir(uploadDirectory, { recursive: true });
+
+  const models = container.resolve(ModelRoutes);
+  const transcription = container.resolve(TranscriptionRoute);
+  const speech = container.resolve(SpeechRoute);
+
+  const multipart = koaBody({
+    multipart: true,
+    urlencoded: true,
+    json: false,
+    text: false,
+    formidable: {
+      uploadDir: uploadDirectory,
+      maxFileSize: config.maxUploadBytes,
+      maxTotalFileSize: config.maxUploadBytes,
+      maxFiles: 4,
+      keepExtensions: true,
+      allowEmptyFiles: true,
+      minFileSize: 0,
+    },
+  });
+  const json = koaBody({ json: true, jsonLimit: '2mb', multipart: false, urlencoded: false, text: false });
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => models.healthz(ctx));
+  router.get('/v1/models', (ctx) => models.models(ctx));
+  router.get('/v1/audio/voices', (ctx) => models.voices(ctx));
+  router.get('/api/ps', (ctx) => models.ps(ctx));
+  router.delete('/api/ps/{*id}', (ctx) => {
+    const id = ctx.params.id as unknown;
+    return models.unloadOne(ctx, Array.isArray(id) ? id.join('/') : String(id ?? ''));
+  });
+  router.post('/unload', (ctx) => models.unloadAll(ctx));
+  router.post('/v1/audio/transcriptions', uploadCap(config.maxUploadBytes), multipart, (ctx) =>
+    transcription.handle(ctx, 'transcribe'),
+  );
+  router.post('/v1/audio/translations', uploadCap(config.maxUploadBytes), multipart, (ctx) =>
+    transcription.handle(ctx, 'translate'),
+  );
+  router.post('/v1/audio/speech', json, (ctx) => speech.handle(ctx));
+
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+  app.use(requestLogger(logger));
+  app.use(errorMiddleware(logger, config.maxUploadBytes));
+  app.use(removeUploadsAfterResponse);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  app.use((ctx) => {
+    throw new SpeechError('NOT_FOUND', `no route ${ctx.method} ${ctx.path}; see the README for the API`);
+  });
+  return app;
+}
+
+/** Multipart uploads land in temporary files; remove them whatever the outcome. */
+async function removeUploadsAfterResponse(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } finally {
+    const files = ctx.request.files;
+    if (files) {
+      const { rm } = await import('node:fs/promises');
+      for (const value of Object.values(files)) {
+        for (const file of Array.isArray(value) ? value : [value]) {
+          await rm(file.filepath, { force: true }).catch(() => undefined);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Server configuration from the environment, validated once at boot. Every invalid
+ * variable is reported together.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { formatIssues, parseDuration, parseList, SpeechError } from '@talkies/core';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const durationSeconds = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      try {
+        return parseDuration(value, name);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const number = Number(value);
+      if (!Number.isInteger(number) || number < 1 || number > max) {
+        context.addIssue({ code: 'custom', message: `'${value}' is not a whole number between 1 and ${max}` });
+        return z.NEVER;
+      }
+      return number;
+    });
+
+const environmentSchema = z.object({
+  TALKIES_HOST: z.string().default('127.0.0.1'),
+  TALKIES_PORT: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === '') return 8000;
+      const port = Number(value);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        context.addIssue({ code: 'custom', message: `'${value}' is not a port (0-65535; 0 picks a free one)` });
+        return z.NEVER;
+      }
+      return port;
+    }),
+  TALKIES_DATA_DIR: z.string().default('./data'),
+  TALKIES_MODELS_FILE: z.string().default('./models.json'),
+  TALKIES_LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const level = (value ?? '').trim().toLowerCase() || 'info';
+      const normalised = level === 'warning' ? 'warn' : level === 'critical' ? 'fatal' : level;
+      if (!(LOG_LEVELS as readonly string[]).includes(normalised)) {
+        context.addIssue({ code: 'custom', message: `'${value}' is not a log level; use one of ${LOG_LEVELS.join(', ')}` });
+        return z.NEVER;
+      }
+      return normalised as (typeof LOG_LEVELS)[number];
+    }),
+  TALKIES_MAX_UPLOAD_BYTES: positiveInt(104_857_600),
+  TALKIES_MAX_LOADED_MODELS: positiveInt(1, 1024),
+  TALKIES_MODEL_TTL: durationSeconds('TALKIES_MODEL_TTL', 600),
+  TALKIES_SWEEPER_INTERVAL: durationSeconds('TALKIES_SWEEPER_INTERVAL', 60),
+  TALKIES_ENABLED_MODELS: z.string().optional().transform(parseList),
+  TALKIES_PRELOAD: z.string().optional().transform(parseList),
+  TALKIES_SHUTDOWN_TIMEOUT: durationSeconds('TALKIES_SHUTDOWN_TIMEOUT', 30),
+});
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  modelsFile: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  maxUploadBytes: number;
+  maxLoadedModels: number;
+  modelTtlSeconds: number;
+  sweeperIntervalSeconds: number;
+  enabledModels: string[];
+  preload: string[];
+  shutdownTimeoutSeconds: number;
+}
+
+/** Parse the environment (LOG_LEVEL is accepted when TALKIES_LOG_LEVEL is unset). */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ServerConfig {
+  const input = { ...environment };
+  if (!input.TALKIES_LOG_LEVEL && input.LOG_LEVEL) input.TALKIES_LOG_LEVEL = input.LOG_LEVEL;
+  const parsed = environmentSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = formatIssues(parsed.error.issues);
+    throw new SpeechError('CONFIG_INVALID', `invalid environment; fix these and restart:\n  - ${lines.join('\n  - ')}`);
+  }
+  const env = parsed.data;
+  return {
+    host: env.TALKIES_HOST,
+    port: env.TALKIES_PORT,
+    dataDir: resolve(cwd, env.TALKIES_DATA_DIR),
+    modelsFile: resolve(cwd, env.TALKIES_MODELS_FILE),
+    logLevel: env.TALKIES_LOG_LEVEL,
+    maxUploadBytes: env.TALKIES_MAX_UPLOAD_BYTES,
+    maxLoadedModels: env.TALKIES_MAX_LOADED_MODELS,
+    modelTtlSeconds: env.TALKIES_MODEL_TTL,
+    sweeperIntervalSeconds: env.TALKIES_SWEEPER_INTERVAL,
+    enabledModels: env.TALKIES_ENABLED_MODELS,
+    preload: env.TALKIES_PRELOAD,
+    shutdownTimeoutSeconds: env.TALKIES_SHUTDOWN_TIMEOUT,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The one place errors become HTTP answers. The body speaks to both client families:
+ * OpenAI SDKs read `error.message`; clients of the Python talkies read `detail`.
+ * 5xx answers hide internals (logged in full instead).
+ */
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+import { SpeechError } from '@talkies/core';
+
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+  detail: string;
+}
+
+function errorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+/** Koa / koa-body / formidable errors carry `status` or `httpCode`; give them our codes and useful messages. */
+function fromForeignError(error: unknown, maxUploadBytes: number): SpeechError | undefined {
+  const candidate = error as { status?: number; statusCode?: number; httpCode?: number; message?: string; expose?: boolean; type?: string };
+  const status = candidate?.httpCode ?? candidate?.status ?? candidate?.statusCode;
+  if (typeof status !== 'number' || status >= 500) return undefined;
+  if (status === 413) {
+    return new SpeechError(
+      'PAYLOAD_TOO_LARGE',
+      `upload too large (more than ${maxUploadBytes} bytes); send a smaller file, stage it with PUT /v1/files, or raise TALKIES_MAX_UPLOAD_BYTES`,
+    );
+  }
+  if (candidate.type === 'entity.parse.failed') {
+    return new SpeechError('INVALID_REQUEST', `request body is not valid JSON (${candidate.message}); send a JSON object`);
+  }
+  if (status === 415) {
+    return new SpeechError('INVALID_REQUEST', `${candidate.message}; check the Content-Type header`, { status: 415 });
+  }
+  const message = candidate.message ?? 'bad request';
+  if (/multipart|boundary|formidable|form/i.test(message) || status === 400) {
+    return new SpeechError('INVALID_REQUEST', `${message}; send multipart/form-data with a \`file\` part`, { status });
+  }
+  return new SpeechError('INVALID_REQUEST', message, { status });
+}
+
+export function errorMiddleware(logger: Logger, maxUploadBytes: number) {
+  return async function handleErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error) {
+      const speechError = SpeechError.is(error) ? error : fromForeignError(error, maxUploadBytes);
+      let status: number;
+      let message: string;
+      let code: string;
+      let param: string | null = null;
+      if (speechError && speechError.status < 500) {
+        status = speechError.status;
+        message = speechError.message;
+        code = speechError.code.toLowerCase();
+        param = speechError.param ?? null;
+        logger.info({ status, code, message, path: ctx.path }, 'request refused');
+      } else {
+        status = speechError?.status ?? 500;
+        code = speechError?.code.toLowerCase() ?? 'internal';
+        const id = ctx.state.requestId as string | undefined;
+        logger.error({ err: error, status, path: ctx.path, requestId: id }, 'request failed');
+        message =
+          speechError && status === 503
+            ? speechError.message
+            : `internal server error${id ? ` (request ${id})` : ''}; the server log has the details`;
+      }
+      if (ctx.headerSent || !ctx.writable) {
+        // Headers are gone (a stream broke mid-way): all we can do is end the connection.
+        ctx.req.socket.destroy();
+        return;
+      }
+      ctx.status = status;
+      ctx.type = 'application/json';
+      if (status === 413) ctx.set('Connection', 'close');
+      if (status === 401) ctx.set('WWW-Authenticate', 'Bearer');
+      const body: ErrorBody = { error: { message, type: errorType(status), param, code }, detail: message };
+      ctx.body = body;
+    }
+  };
+}

@@ -1,0 +1,5 @@
+export { startServer, type RunningServer, type StartOptions } from './server.js';
+export { loadConfig, type ServerConfig } from './config.js';
+export { createApp } from './app.js';
+export { ModelCatalog } from './model-catalog.js';
+export * from './tokens.js';

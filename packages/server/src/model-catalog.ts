@@ -1,0 +1,118 @@
+/**
+ * The models this server serves: the registry, one backend object per slug (cheap to
+ * create; heavy work happens in load()), and the eviction pool that loads them.
+ */
+import { join } from 'node:path';
+import { inject, injectable } from 'tsyringe';
+import type { Logger } from 'pino';
+import {
+  EvictionPool,
+  SpeechError,
+  type AsrBackend,
+  type Backend,
+  type ModelEntry,
+  type ModelRegistry,
+  type ResolvedEngines,
+  type TtsBackend,
+} from '@talkies/core';
+import type { ServerConfig } from './config.js';
+import { ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken } from './tokens.js';
+
+export interface CatalogModel {
+  slug: string;
+  entry: ModelEntry;
+  backend: Backend;
+  maxConcurrency: number;
+}
+
+@injectable()
+export class ModelCatalog {
+  readonly pool: EvictionPool;
+  readonly #models = new Map<string, CatalogModel>();
+  readonly #shutdown = new AbortController();
+
+  constructor(
+    @inject(ConfigToken) config: ServerConfig,
+    @inject(RegistryToken) readonly registry: ModelRegistry,
+    @inject(EnginesToken) engines: ResolvedEngines,
+    @inject(LoggerToken) logger: Logger,
+    @inject(ClockToken) now: () => number,
+  ) {
+    for (const [slug, entry] of registry.entries()) {
+      const engine = engines.bySlug.get(slug)!;
+      let options: unknown = entry.engineOptions ?? {};
+      if (engine.optionsSchema) {
+        const parsed = engine.optionsSchema.safeParse(options);
+        if (!parsed.success) {
+          throw new SpeechError(
+            'CONFIG_INVALID',
+            `models.json: model '${slug}' has invalid engineOptions for ${engine.name}: ${parsed.error.message}`,
+          );
+        }
+        options = parsed.data;
+      }
+      const backend = engine.createBackend({
+        modelId: slug,
+        entry,
+        options,
+        paths: { dataDir: config.dataDir, modelDir: join(config.dataDir, 'models', slug) },
+        logger: logger.child({ executor: entry.executor, modelId: slug }),
+        signal: this.#shutdown.signal,
+        now,
+      });
+      const maxConcurrency = entry.max_concurrency ?? backend.defaultConcurrency ?? 1;
+      this.#models.set(slug, { slug, entry, backend, maxConcurrency });
+    }
+    this.pool = new EvictionPool(
+      [...this.#models.values()].map(({ slug, backend, maxConcurrency }) => ({ slug, backend, maxConcurrency })),
+      { maxLoaded: config.maxLoadedModels, now, logger },
+    );
+  }
+
+  list(): CatalogModel[] {
+    return [...this.#models.values()];
+  }
+
+  /** The model, or 404 listing the catalog. */
+  get(slug: string): CatalogModel {
+    const model = this.#models.get(slug);
+    if (!model) {
+      throw new SpeechError('MODEL_NOT_FOUND', `unknown model '${slug}'; configured: ${this.registry.slugs.join(', ')}`, {
+        model: slug,
+        param: 'model',
+      });
+    }
+    return model;
+  }
+
+  /** An ASR model, or 400 pointing at the speech route. */
+  asr(slug: string): CatalogModel & { backend: AsrBackend } {
+    const model = this.get(slug);
+    if (model.backend.modality !== 'asr') {
+      throw new SpeechError('UNSUPPORTED_CAPABILITY', `model '${slug}' is not an ASR model — try /v1/audio/speech`, {
+        model: slug,
+        param: 'model',
+      });
+    }
+    return model as CatalogModel & { backend: AsrBackend };
+  }
+
+  /** A TTS model, or 400 pointing at the transcription route. */
+  tts(slug: string): CatalogModel & { backend: TtsBackend } {
+    const model = this.get(slug);
+    if (model.backend.modality !== 'tts') {
+      throw new SpeechError(
+        'UNSUPPORTED_CAPABILITY',
+        `model '${slug}' is not a TTS model — try /v1/audio/transcriptions`,
+        { model: slug, param: 'model' },
+      );
+    }
+    return model as CatalogModel & { backend: TtsBackend };
+  }
+
+  /** Stop engines' background work, wait for requests, dispose every model. */
+  async close(): Promise<void> {
+    await this.pool.close();
+    this.#shutdown.abort();
+  }
+}

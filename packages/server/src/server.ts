@@ -1,0 +1,113 @@
+/**
+ * Boot: environment → registry → engines → catalog and pool → HTTP. Every boot-time
+ * problem (bad models.json, unknown executor, missing ffmpeg) stops the process with a
+ * message that says what to fix.
+ */
+import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import pino, { type Logger } from 'pino';
+import { IdleSweeper, ModelRegistry, resolveEngines } from '@talkies/core';
+import { checkFfmpeg } from '@talkies/audio';
+import { loadConfig, type ServerConfig } from './config.js';
+import { createApp } from './app.js';
+import { ModelCatalog } from './model-catalog.js';
+import { ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken, SweeperToken } from './tokens.js';
+
+export interface StartOptions {
+  /** Defaults to `loadConfig(process.env)`; tests pass overrides. */
+  config?: Partial<ServerConfig>;
+  environment?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Monotonic clock in ms, for the pool and sweeper. */
+  now?: () => number;
+  /** Directories whose package.json dependencies are scanned for engines. */
+  pluginBaseDirectories?: string[];
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: ServerConfig;
+  container: DependencyContainer;
+  catalog: ModelCatalog;
+  sweeper: IdleSweeper;
+  logger: Logger;
+  /** Stop accepting, let in-flight requests finish, dispose the models. */
+  close(): Promise<void>;
+}
+
+const serverPackageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const config: ServerConfig = { ...loadConfig(options.environment ?? process.env), ...options.config };
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'talkies' } });
+  const now = options.now ?? (() => performance.now());
+  await checkFfmpeg();
+
+  const registry = await ModelRegistry.fromFile(config.modelsFile, {
+    enabled: config.enabledModels,
+    preload: config.preload,
+  });
+  const bases = options.pluginBaseDirectories ?? [dirname(config.modelsFile), process.cwd(), serverPackageDirectory];
+  const engines = await resolveEngines(registry, [...new Set(bases)]);
+
+  const container = rootContainer.createChildContainer();
+  container.register(ConfigToken, { useValue: config });
+  container.register(LoggerToken, { useValue: logger });
+  container.register(RegistryToken, { useValue: registry });
+  container.register(EnginesToken, { useValue: engines });
+  container.register(ClockToken, { useValue: now });
+  container.registerSingleton(ModelCatalog);
+  const catalog = container.resolve(ModelCatalog);
+  const sweeper = new IdleSweeper(catalog.pool, {
+    ttlSeconds: config.modelTtlSeconds,
+    intervalSeconds: config.sweeperIntervalSeconds,
+    logger,
+  });
+  container.register(SweeperToken, { useValue: sweeper });
+
+  for (const slug of registry.preload) {
+    try {
+      await catalog.pool.preload(slug);
+    } catch (error) {
+      logger.error({ model: slug, err: error }, 'preload failed; the model will load on first use');
+    }
+  }
+
+  const app = await createApp(container);
+  const server: Server = createServer(app.callback());
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  sweeper.start();
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  logger.info({ url, models: registry.slugs }, 'talkies is listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      sweeper.stop();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+      deadline.unref();
+      await stopped;
+      clearTimeout(deadline);
+      await catalog.close();
+      logger.info('talkies stopped');
+    })());
+
+  return { url, port, config, container, catalog, sweeper, logger, close };
+}

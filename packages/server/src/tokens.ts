@@ -1,0 +1,18 @@
+/**
+ * Injection tokens. Every dependency is injected by an explicit token: esbuild (and so
+ * vitest) emits no decorator metadata, so implicit class-type injection would pass tsc
+ * and fail at run time.
+ */
+import type { InjectionToken } from 'tsyringe';
+import type { EvictionPool, IdleSweeper, ModelRegistry, ResolvedEngines } from '@talkies/core';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.js';
+
+export const ConfigToken: InjectionToken<ServerConfig> = Symbol('ServerConfig');
+export const LoggerToken: InjectionToken<Logger> = Symbol('Logger');
+export const RegistryToken: InjectionToken<ModelRegistry> = Symbol('ModelRegistry');
+export const EnginesToken: InjectionToken<ResolvedEngines> = Symbol('ResolvedEngines');
+export const PoolToken: InjectionToken<EvictionPool> = Symbol('EvictionPool');
+export const SweeperToken: InjectionToken<IdleSweeper> = Symbol('IdleSweeper');
+/** Monotonic milliseconds (performance.now in production, a fake in tests). */
+export const ClockToken: InjectionToken<() => number> = Symbol('Clock');
