@@ -4,7 +4,7 @@
  * message that says what to fix.
  */
 import 'reflect-metadata';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
@@ -78,7 +78,16 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   }
 
   const app = await createApp(container);
-  const server: Server = createServer(app.callback());
+  const handle = app.callback();
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  const server: Server = createServer((request, response) => {
+    // While shutting down, in-flight requests get their answer and then the connection closes.
+    if (draining) response.setHeader('Connection', 'close');
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+    void handle(request, response);
+  });
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -99,6 +108,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const close = () =>
     (closing ??= (async () => {
       sweeper.stop();
+      draining = true;
+      for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close');
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
