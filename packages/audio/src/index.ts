@@ -1,0 +1,18 @@
+export { AUDIO_CONTENT_TYPES, AUDIO_FORMATS, isAudioFormat, type AudioFormat } from './audio-formats.js';
+export { checkFfmpeg, ffmpegPath, ffprobePath, type FfmpegCheck } from './check-ffmpeg.js';
+export type { AudioInput } from './run-process.js';
+export { probeAudio, type AudioInfo } from './probe-audio.js';
+export {
+  decodeAudio,
+  decodeAudioStream,
+  decodeChannels,
+  type DecodeOptions,
+  type DecodedAudio,
+  type DecodedChannels,
+} from './decode-audio.js';
+export { encodeAudio, type PcmAudio } from './encode-audio.js';
+export { atempoFilter, changeTempo } from './change-tempo.js';
+export { floatToInt16, int16ToFloat } from './float-to-int16.js';
+export { wavHeader } from './wav-header.js';
+export { parseWav, parseWavHeader, type WavHeaderInfo } from './parse-wav.js';
+export { GrowingBuffer, GrowingFloat32Array } from './growing-buffer.js';
