@@ -1,25 +1,15 @@
 /**
- * POST /v1/audio/transcriptions, in the Python talkies' check order:
- * file xor file_path (400) → model known (404) → model is ASR (400) →
- * response_format (400) → decode (400) → transcribe → render.
+ * POST /v1/audio/transcriptions and /translations, in the Python talkies' check order:
+ * field types (422) → file xor file_path (400) → model known (404) → model is ASR (400)
+ * → response_format (400) → source (404/400) → decode (400) → transcribe → render.
  */
 import { inject, injectable } from 'tsyringe';
 import type { Context } from 'koa';
-import { join } from 'node:path';
 import { z } from 'zod';
-import {
-  formatNeedsTimestamps,
-  parseTranscriptionFormat,
-  renderTranscription,
-  SpeechError,
-  type TranscriptionResult,
-} from '@talkies/core';
-import { decodeAudio } from '@talkies/audio';
-import type { ServerConfig } from './config.js';
-import { ModelCatalog } from './model-catalog.js';
-import { resolveStagedFile } from './staged-path.js';
-import { ConfigToken } from './tokens.js';
+import { SpeechError } from '@talkies/core';
 import { requestSignal, validate } from './request-helpers.js';
+import { parseSpeakerLabels, type SpeakerLabels } from './stereo-merge.js';
+import { parseFlag, TranscriptionService } from './transcription-service.js';
 
 const optionalNumber = z
   .union([z.string(), z.number()])
@@ -43,6 +33,8 @@ const fieldsSchema = z.object({
   file_path: z.string().optional(),
   'timestamp_granularities[]': z.union([z.string(), z.array(z.string())]).optional(),
   timestamp_granularities: z.union([z.string(), z.array(z.string())]).optional(),
+  diarization: z.string().optional(),
+  speaker_labels: z.string().optional(),
 });
 
 interface UploadedFile {
@@ -58,15 +50,11 @@ function firstFile(value: unknown): UploadedFile | undefined {
 
 @injectable()
 export class TranscriptionRoute {
-  constructor(
-    @inject(ModelCatalog) private readonly catalog: ModelCatalog,
-    @inject(ConfigToken) private readonly config: ServerConfig,
-  ) {}
+  constructor(@inject(TranscriptionService) private readonly service: TranscriptionService) {}
 
   /** Shared by /transcriptions and /translations. */
   async handle(ctx: Context, task: 'transcribe' | 'translate'): Promise<void> {
-    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    const fields = validate(fieldsSchema, body);
+    const fields = validate(fieldsSchema, ctx.request.body ?? {});
     const file = firstFile(ctx.request.files?.file);
     const hasFile = file !== undefined && (file.originalFilename ?? '') !== '';
     const filePath = fields.file_path?.trim() ?? '';
@@ -77,53 +65,23 @@ export class TranscriptionRoute {
         { param: 'file' },
       );
     }
-    const model = this.catalog.asr(fields.model);
-    if (task === 'translate' && !model.backend.capabilities.translation) {
-      const capable = this.catalog
-        .list()
-        .filter((other) => other.backend.modality === 'asr' && other.backend.capabilities.translation)
-        .map((other) => other.slug);
-      throw new SpeechError(
-        'UNSUPPORTED_CAPABILITY',
-        `model '${fields.model}' cannot translate; models that can: ${capable.join(', ') || 'none configured'}`,
-        { param: 'model', model: fields.model },
-      );
+    let speakerLabels: SpeakerLabels | undefined;
+    try {
+      speakerLabels = parseSpeakerLabels(fields.speaker_labels);
+    } catch (error) {
+      throw new SpeechError('VALIDATION_FAILED', (error as Error).message, { param: 'speaker_labels' });
     }
-    const format = parseTranscriptionFormat(fields.response_format);
-    let source: string;
-    if (hasFile) {
-      source = file!.filepath;
-    } else if (/^https?:\/\//i.test(filePath)) {
-      throw new SpeechError(
-        'INVALID_REQUEST',
-        'URL file_path is not enabled on this server yet; download the file and upload it as `file` or stage it with PUT /v1/files',
-        { param: 'file_path' },
-      );
-    } else {
-      source = await resolveStagedFile(join(this.config.dataDir, 'files'), filePath);
-    }
-    const signal = requestSignal(ctx);
-    const decoded = await decodeAudio(source, { signal });
-    const language = fields.language || model.entry.default_source_lang;
-    const result: TranscriptionResult = await this.catalog.pool.use(
-      model.slug,
-      (backend) =>
-        (backend as typeof model.backend).transcribe({
-          audio: decoded.samples,
-          sampleRate: decoded.sampleRate,
-          language: language && language !== 'auto' ? language : undefined,
-          task,
-          timestamps: formatNeedsTimestamps(format),
-          prompt: fields.prompt,
-          temperature: fields.temperature,
-          signal,
-        }),
-      signal,
-    );
-    const rendered = renderTranscription(result, format, {
+    const rendered = await this.service.run({
+      model: fields.model,
+      source: hasFile ? { kind: 'upload', path: file!.filepath } : { kind: 'file_path', value: filePath },
       task,
-      language: language ?? 'en',
-      duration: decoded.duration,
+      responseFormat: fields.response_format,
+      language: fields.language,
+      prompt: fields.prompt,
+      temperature: fields.temperature,
+      diarization: parseFlag(fields.diarization),
+      speakerLabels,
+      signal: requestSignal(ctx),
     });
     ctx.status = 200;
     ctx.type = rendered.contentType;
