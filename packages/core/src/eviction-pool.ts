@@ -6,6 +6,8 @@
  * - A model serving a request is never unloaded: the pool stops admitting new requests
  *   to it ("draining") and unloads it once its last request finishes.
  * - Each model serves at most `maxConcurrency` requests at once; extra requests queue.
+ * - Requests whose model is not loaded wait in one line, oldest first; only the oldest
+ *   evicts or loads, so a busy model is drained for it rather than starving it.
  *
  * All state changes happen synchronously between awaits, so the single-threaded event
  * loop is the lock; waiters re-check the state whenever anything changes.
@@ -27,6 +29,16 @@ interface Slot {
   lastUsed: number | null;
   loadedAt: number;
   transition?: Promise<void>;
+}
+
+/** One request waiting for room to load its (unloaded) model. */
+interface RoomTicket {
+  slot: Slot;
+}
+
+/** A count of at least 1; anything that is not a number (NaN, undefined) counts as 1. */
+function atLeastOne(value: number | undefined): number {
+  return typeof value === 'number' && !Number.isNaN(value) ? Math.max(1, Math.floor(value)) : 1;
 }
 
 export interface EvictionPoolOptions {
@@ -66,19 +78,21 @@ export class EvictionPool {
   readonly #now: () => number;
   readonly #logger?: EngineLogger;
   readonly #slots = new Map<string, Slot>();
+  /** Requests waiting for room, oldest first; only the head may evict or load. */
+  readonly #roomQueue: RoomTicket[] = [];
   #changed!: Promise<void>;
   #notify!: () => void;
   #closed = false;
 
   constructor(models: Iterable<PoolModel>, options: EvictionPoolOptions = {}) {
-    this.maxLoaded = Math.max(1, options.maxLoaded ?? 1);
+    this.maxLoaded = atLeastOne(options.maxLoaded);
     this.#now = options.now ?? (() => performance.now());
     this.#logger = options.logger;
     for (const model of models) {
       this.#slots.set(model.slug, {
         slug: model.slug,
         backend: model.backend,
-        maxConcurrency: Math.max(1, model.maxConcurrency),
+        maxConcurrency: atLeastOne(model.maxConcurrency),
         state: 'unloaded',
         active: 0,
         draining: 0,
@@ -113,7 +127,12 @@ export class EvictionPool {
   }
 
   async #waitForChange(signal?: AbortSignal): Promise<void> {
-    if (!signal) return this.#changed;
+    return this.#untilAborted(this.#changed, signal);
+  }
+
+  /** Waits for `promise`, rejecting early with the signal's reason if it aborts first. */
+  async #untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (!signal) return promise;
     signal.throwIfAborted();
     let onAbort!: () => void;
     const aborted = new Promise<never>((_, reject) => {
@@ -121,7 +140,7 @@ export class EvictionPool {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      await Promise.race([this.#changed, aborted]);
+      return await Promise.race([promise, aborted]);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -136,6 +155,11 @@ export class EvictionPool {
     return [...this.#slots.values()].filter((slot) => slot.state !== 'unloaded');
   }
 
+  /**
+   * Load a model. On success one request slot is already taken for the caller (in the
+   * same step that marks the model loaded), so no other waiter can take the last slot or
+   * evict the model before the caller's continuation runs.
+   */
   #startLoad(slot: Slot): Promise<void> {
     slot.state = 'loading';
     const transition = (async () => {
@@ -156,6 +180,7 @@ export class EvictionPool {
       slot.state = 'loaded';
       slot.loadedAt = this.#now();
       slot.lastUsed = null;
+      slot.active += 1;
       slot.transition = undefined;
       this.#logger?.info({ model: slot.slug, ms: Math.round(slot.loadedAt - started) }, 'model loaded');
       this.#emitChange();
@@ -182,8 +207,9 @@ export class EvictionPool {
     return transition;
   }
 
-  #lease(slot: Slot): Lease {
-    slot.active += 1;
+  /** @param reserved the request slot was already taken by {@link #startLoad}. */
+  #lease(slot: Slot, reserved = false): Lease {
+    if (!reserved) slot.active += 1;
     let released = false;
     return {
       slug: slot.slug,
@@ -204,6 +230,8 @@ export class EvictionPool {
    */
   async acquire(slug: string, signal?: AbortSignal): Promise<Lease> {
     const slot = this.#slot(slug);
+    const ticket: RoomTicket = { slot };
+    let queued = false;
     let drainedVictim: Slot | undefined;
     const stopDraining = () => {
       if (drainedVictim) {
@@ -212,26 +240,62 @@ export class EvictionPool {
         this.#emitChange();
       }
     };
+    const leaveQueue = () => {
+      if (!queued) return;
+      queued = false;
+      this.#roomQueue.splice(this.#roomQueue.indexOf(ticket), 1);
+      // The next request in line may act now.
+      this.#emitChange();
+    };
     try {
       for (;;) {
         signal?.throwIfAborted();
         if (this.#closed) throw new SpeechError('SHUTTING_DOWN', 'the server is shutting down; retry against another instance');
-        if (slot.state === 'loaded') {
-          if (slot.draining === 0 && slot.active < slot.maxConcurrency) return this.#lease(slot);
+        if (slot.state !== 'unloaded') {
+          leaveQueue();
+          stopDraining();
+          if (slot.state === 'loaded') {
+            if (slot.draining === 0 && slot.active < slot.maxConcurrency) return this.#lease(slot);
+            await this.#waitForChange(signal);
+          } else {
+            await Promise.race([slot.transition!.catch(() => undefined), this.#waitForChange(signal)]);
+          }
+          continue;
+        }
+        // Unloaded: wait in line for room. Only the oldest request evicts or loads, so
+        // requests that arrive later (even for the model being drained) queue behind it.
+        if (!queued) {
+          this.#roomQueue.push(ticket);
+          queued = true;
+        }
+        if (this.#roomQueue[0] !== ticket) {
           await this.#waitForChange(signal);
           continue;
         }
-        if (slot.state === 'loading' || slot.state === 'unloading') {
-          await Promise.race([slot.transition!.catch(() => undefined), this.#waitForChange(signal)]);
-          continue;
-        }
-        // Unloaded: make room, then load it and take the first request slot ourselves.
+        // A victim that got unloaded (or is unloading) meanwhile no longer needs holding.
+        if (drainedVictim && drainedVictim.state !== 'loaded') stopDraining();
         const resident = this.#resident();
         if (resident.length < this.maxLoaded) {
-          await this.#startLoad(slot);
+          leaveQueue();
           stopDraining();
-          if (signal?.aborted) signal.throwIfAborted();
-          return this.#lease(slot);
+          const loading = this.#startLoad(slot);
+          try {
+            await this.#untilAborted(loading, signal);
+          } catch (error) {
+            // Aborted while loading: the load goes on; give back the slot it takes for us.
+            if (signal?.aborted) loading.then(() => this.#unreserve(slot), () => undefined);
+            throw error;
+          }
+          if (signal?.aborted) {
+            this.#unreserve(slot);
+            signal.throwIfAborted();
+          }
+          return this.#lease(slot, true);
+        }
+        // An unload already under way frees room: wait for it rather than evict another.
+        if (resident.some((other) => other.state === 'unloading')) {
+          await this.#waitForChange(signal);
+          continue;
         }
         const candidates = resident
           .filter((other) => other.state === 'loaded')
@@ -249,8 +313,15 @@ export class EvictionPool {
         await this.#waitForChange(signal);
       }
     } finally {
+      leaveQueue();
       stopDraining();
     }
+  }
+
+  /** Give back the request slot {@link #startLoad} took for a caller that went away. */
+  #unreserve(slot: Slot): void {
+    slot.active -= 1;
+    this.#emitChange();
   }
 
   /** Run `fn` with a leased backend, releasing it afterwards whatever happens. */
@@ -265,9 +336,12 @@ export class EvictionPool {
 
   /** Load a model without serving a request (TALKIES_PRELOAD). */
   async preload(slug: string): Promise<void> {
-    this.#slot(slug);
-    (await this.acquire(slug)).release();
-    this.#slot(slug).lastUsed = null;
+    const slot = this.#slot(slug);
+    const lease = await this.acquire(slug);
+    // Not a use: keep the model's idle time as it was (null when this call loaded it).
+    const lastUsed = slot.lastUsed;
+    lease.release();
+    slot.lastUsed = lastUsed;
   }
 
   isLoaded(slug: string): boolean {
@@ -282,11 +356,14 @@ export class EvictionPool {
     const slot = this.#slot(slug);
     if (slot.state === 'unloaded') return false;
     slot.draining += 1;
+    // A model that is still loading and then fails to load was never loaded: say so.
+    let wasLoaded = slot.state !== 'loading';
     try {
       for (;;) {
         const state = slot.state as SlotState;
-        if (state === 'unloaded') return true;
-        if (slot.state === 'loaded' && slot.active === 0) {
+        if (state === 'unloaded') return wasLoaded;
+        if (state === 'loaded') wasLoaded = true;
+        if (state === 'loaded' && slot.active === 0) {
           await this.#startUnload(slot, 'unload requested');
           return true;
         }

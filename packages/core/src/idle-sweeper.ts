@@ -30,13 +30,18 @@ export class IdleSweeper {
   /** One sweep: unloads expired models and resolves to their slugs. */
   async tick(): Promise<string[]> {
     if (this.#options.ttlSeconds <= 0) return [];
-    // Never run two sweeps at once; a slow dispose must not stack sweeps up.
-    this.#running ??= this.#pool.sweep(this.#options.ttlSeconds).finally(() => {
-      this.#running = undefined;
-    });
-    const swept = await this.#running;
-    if (swept.length > 0) this.#options.logger?.info({ models: swept }, 'idle models unloaded');
-    return swept;
+    // Never run two sweeps at once; a slow dispose must not stack sweeps up. A tick that
+    // joins a running sweep shares its result, and the sweep logs once.
+    this.#running ??= this.#pool
+      .sweep(this.#options.ttlSeconds)
+      .then((swept) => {
+        if (swept.length > 0) this.#options.logger?.info({ models: swept }, 'idle models unloaded');
+        return swept;
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
+    return this.#running;
   }
 
   start(): void {

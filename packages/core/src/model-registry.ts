@@ -56,7 +56,14 @@ export const modelsFileSchema = z
     {
       models: z
         .record(
-          z.string().regex(slugPattern, 'slug may use letters, digits, ".", "_", "-" and "/"'),
+          z
+            .string()
+            .regex(slugPattern, 'slug may use letters, digits, ".", "_", "-" and "/"')
+            // The slug names a directory under $TALKIES_DATA_DIR/models: no way out of it.
+            .refine(
+              (slug) => slug.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..'),
+              'slug parts between "/" may not be empty, "." or ".."',
+            ),
           modelEntrySchema,
           {
             error: (issue) =>

@@ -5,6 +5,7 @@
  * such packages and imports only those whose executors models.json uses. A models.json
  * entry may name a `package` instead (third-party engines). Core never names an engine.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -26,6 +27,8 @@ export interface DiscoveredEngine {
 
 interface PackageJson {
   name?: string;
+  main?: string;
+  exports?: unknown;
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
@@ -52,7 +55,13 @@ function resolvePackageJson(name: string, baseDirectory: string): string | undef
   try {
     directory = dirname(require.resolve(name));
   } catch {
-    return undefined;
+    // An ESM-only package (exports with an `import` condition only) cannot be resolved
+    // with require conditions: look it up in node_modules the way Node does.
+    for (let base = baseDirectory; ; base = dirname(base)) {
+      const candidate = join(base, 'node_modules', name, 'package.json');
+      if (existsSync(candidate)) return candidate;
+      if (base === dirname(base)) return undefined;
+    }
   }
   for (; directory !== dirname(directory); directory = dirname(directory)) {
     const candidate = join(directory, 'package.json');
@@ -63,6 +72,44 @@ function resolvePackageJson(name: string, baseDirectory: string): string | undef
     }
   }
   return undefined;
+}
+
+/** The target of an exports entry under the conditions `import()` uses, or undefined. */
+function importTarget(target: unknown): string | undefined {
+  if (typeof target === 'string') return target;
+  if (Array.isArray(target)) {
+    for (const item of target) {
+      const resolved = importTarget(item);
+      if (resolved !== undefined) return resolved;
+    }
+    return undefined;
+  }
+  if (typeof target === 'object' && target !== null) {
+    for (const [condition, value] of Object.entries(target)) {
+      if (condition !== 'import' && condition !== 'node' && condition !== 'default') continue;
+      const resolved = importTarget(value);
+      if (resolved !== undefined) return resolved;
+    }
+  }
+  return undefined;
+}
+
+/** The file `import(name)` loads for a package, read from its exports map (or main). */
+function esmEntryPoint(manifestPath: string): string | undefined {
+  let manifest: PackageJson;
+  try {
+    manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as PackageJson;
+  } catch {
+    return undefined;
+  }
+  const { exports } = manifest;
+  const isSubpathMap =
+    typeof exports === 'object' && exports !== null && !Array.isArray(exports) && Object.keys(exports).some((key) => key.startsWith('.'));
+  const target =
+    exports === undefined
+      ? (manifest.main ?? 'index.js')
+      : importTarget(isSubpathMap ? (exports as Record<string, unknown>)['.'] : exports);
+  return target === undefined ? undefined : join(dirname(manifestPath), target);
 }
 
 /**
@@ -109,7 +156,10 @@ export async function importEngine(packageName: string, baseDirectories: readonl
       entry = createRequire(join(base, 'package.json')).resolve(packageName);
       break;
     } catch {
-      // try the next base directory
+      // Not resolvable with require conditions (an ESM-only package?): read its exports map.
+      const manifestPath = resolvePackageJson(packageName, base);
+      entry = manifestPath === undefined ? undefined : esmEntryPoint(manifestPath);
+      if (entry !== undefined) break;
     }
   }
   if (!entry) {

@@ -75,8 +75,9 @@ describe('SpeechError', () => {
 
     it('accepts an error from another copy of core (same Symbol.for brand)', () => {
       // What a second copy of @talkies/core would build: a different class, the same brand.
+      const brand: unique symbol = Symbol.for('talkies.speech-error') as never;
       class OtherCopySpeechError extends Error {
-        readonly [Symbol.for('talkies.speech-error')] = true;
+        readonly [brand] = true;
         readonly code = 'MODEL_NOT_FOUND';
         readonly status = 404;
       }
