@@ -358,3 +358,13 @@ describe('formatIssues', () => {
     expect(formatIssues(parsed.error!.issues)[0]).toMatch(/^\(top level\): /);
   });
 });
+
+describe('immutability after boot', () => {
+  it('freezes entries and their nested values', () => {
+    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', languages: ['en'], engineOptions: { x: { y: 1 } } } } });
+    const entry = registry.get('a')!;
+    expect(Object.isFrozen(entry)).toBe(true);
+    expect(() => (entry.languages as string[]).push('fr')).toThrow();
+    expect(Object.isFrozen((entry.engineOptions as { x: object }).x)).toBe(true);
+  });
+});

@@ -149,7 +149,8 @@ export class ModelRegistry {
       );
     }
     const entries = new Map<string, ModelEntry>();
-    for (const slug of chosen) entries.set(slug, all[slug]!);
+    // Frozen all the way down: engines get entries, and the catalog must not change after boot.
+    for (const slug of chosen) entries.set(slug, deepFreeze(all[slug]!));
     return new ModelRegistry(entries, [...new Set(preload)]);
   }
 
@@ -210,4 +211,12 @@ export function parseList(value: string | undefined): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }

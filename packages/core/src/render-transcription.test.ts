@@ -362,3 +362,11 @@ describe('renderTranscription', () => {
     });
   });
 });
+
+describe('formatTimestamp with broken input', () => {
+  it('renders NaN and Infinity as zero instead of garbage', async () => {
+    const { formatTimestamp } = await import('./render-transcription.js');
+    expect(formatTimestamp(Number.NaN)).toBe('00:00:00,000');
+    expect(formatTimestamp(Number.POSITIVE_INFINITY, '.')).toBe('00:00:00.000');
+  });
+});

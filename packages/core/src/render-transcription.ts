@@ -48,7 +48,8 @@ function roundHalfEven(value: number): number {
 
 /** `HH:MM:SS,mmm` (hours not capped). VTT uses the same with `.`. */
 export function formatTimestamp(seconds: number, separator: ',' | '.' = ','): string {
-  const totalMs = Math.max(0, roundHalfEven(seconds * 1000));
+  // A missing or broken time renders as zero rather than "NaN:NaN:NaN,NaN".
+  const totalMs = Number.isFinite(seconds) ? Math.max(0, roundHalfEven(seconds * 1000)) : 0;
   const ms = totalMs % 1000;
   const totalSeconds = (totalMs - ms) / 1000;
   const s = totalSeconds % 60;
