@@ -1,6 +1,6 @@
 /**
  * Renders a {@link TranscriptionResult} in the response formats of OpenAI's transcription
- * API, formatted exactly as the Python talkies does (see docs/ARCHITECTURE.md).
+ * API, formatted exactly as the Python talkies does (see ARCHITECTURE.md at the repository root).
  */
 import type { TranscriptionResult, TranscriptionSegment } from './transcription-result.js';
 import { SpeechError } from './speech-error.js';
