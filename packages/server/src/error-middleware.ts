@@ -32,7 +32,8 @@ function fromForeignError(error: unknown, maxUploadBytes: number): SpeechError |
       `upload too large (more than ${maxUploadBytes} bytes); send a smaller file, stage it with PUT /v1/files, or raise TALKIES_MAX_UPLOAD_BYTES`,
     );
   }
-  if (candidate.type === 'entity.parse.failed') {
+  // co-body marks JSON syntax errors only with status 400 (and sometimes type entity.parse.failed).
+  if (candidate.type === 'entity.parse.failed' || error instanceof SyntaxError || /JSON/.test(candidate.message ?? '')) {
     return new SpeechError('INVALID_REQUEST', `request body is not valid JSON (${candidate.message}); send a JSON object`);
   }
   if (status === 415) {

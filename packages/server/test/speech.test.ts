@@ -145,7 +145,9 @@ describe('speech check order and status codes', () => {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ',
     });
     expect(response.status).toBe(400);
-    expect((await response.json()).error.type).toBe('invalid_request_error');
+    const body = await response.json();
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.detail).toMatch(/not valid JSON/);
   });
 
   it('accepts instructions and says it ignored them', async () => {
