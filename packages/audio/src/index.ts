@@ -16,3 +16,4 @@ export { floatToInt16, int16ToFloat } from './float-to-int16.js';
 export { wavHeader } from './wav-header.js';
 export { parseWav, parseWavHeader, type WavHeaderInfo } from './parse-wav.js';
 export { GrowingBuffer, GrowingFloat32Array } from './growing-buffer.js';
+export { launchProcess, startProcessLauncher, type LaunchedProcess, type LaunchOptions } from './process-launcher.js';

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { SpeechError } from '@talkies/core';
 import { missingToolError } from './check-ffmpeg.js';
 import { GrowingBuffer } from './growing-buffer.js';
+import { launchProcess } from './process-launcher.js';
 
 /** A file path, bytes in memory, or a readable stream. */
 export type AudioInput = string | Uint8Array | NodeJS.ReadableStream;
@@ -117,7 +117,7 @@ function feed(stdin: Writable, input: Uint8Array | NodeJS.ReadableStream, onInpu
 export async function* runProcess(specification: ProcessSpecification): AsyncGenerator<Buffer, void, undefined> {
   const { signal, tool } = specification;
   if (signal?.aborted) throw abortedError(tool);
-  const child = spawn(specification.command, specification.args, {
+  const child = launchProcess(specification.command, specification.args, {
     stdio: [specification.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   const stdout = child.stdout!;
@@ -137,7 +137,7 @@ export async function* runProcess(specification: ProcessSpecification): AsyncGen
   });
   const stderrClosed = new Promise<void>((resolve) => stderr.once('close', resolve));
   const kill = () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   signal?.addEventListener('abort', kill, { once: true });
   const input = specification.stdin;

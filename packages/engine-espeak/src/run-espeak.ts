@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import { SpeechError } from '@talkies/core';
-import { GrowingBuffer } from '@talkies/audio';
+import { GrowingBuffer, launchProcess } from '@talkies/audio';
 import { abortedError, espeakMissingError } from './espeak-errors.js';
 
 /** The espeak-ng binary: `TALKIES_ESPEAK_NG`, else `espeak-ng` from PATH. */
@@ -24,7 +23,7 @@ export function runEspeak(args: readonly string[], options: RunEspeakOptions = {
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(abortedError());
   return new Promise((resolve, reject) => {
-    const child = spawn(espeakPath(), args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = launchProcess(espeakPath(), args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const output = new GrowingBuffer(options.expectedBytes);
     let stderr = '';
     let spawnError: Error | undefined;
@@ -35,10 +34,10 @@ export function runEspeak(args: readonly string[], options: RunEspeakOptions = {
     });
     const kill = () => child.kill('SIGKILL');
     signal?.addEventListener('abort', kill, { once: true });
-    child.once('error', (error) => {
+    child.once('error', (error: Error) => {
       spawnError = error;
     });
-    child.once('close', (code) => {
+    child.once('close', (code: number | null) => {
       signal?.removeEventListener('abort', kill);
       if (signal?.aborted) reject(abortedError());
       else if (spawnError) reject(espeakMissingError(spawnError));

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import pino, { type Logger } from 'pino';
 import { IdleSweeper, ModelRegistry, resolveEngines } from '@talkies/core';
-import { checkFfmpeg } from '@talkies/audio';
+import { checkFfmpeg, startProcessLauncher } from '@talkies/audio';
 import { loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
 import { ModelCatalog } from './model-catalog.js';
@@ -46,6 +46,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'talkies' } });
   const now = options.now ?? (() => performance.now());
   await checkFfmpeg();
+  // Fork the launcher for ffmpeg/espeak-ng now, while this process is small (see @talkies/audio).
+  startProcessLauncher();
 
   const registry = await ModelRegistry.fromFile(config.modelsFile, {
     enabled: config.enabledModels,

@@ -38,12 +38,24 @@ export function fixtureDirectory(): FixtureDirectory {
 }
 
 /** Command names of the live child processes of this one (asks ps). */
+/** Names of this process's descendants (programs run through the process launcher are grandchildren). */
 export function childProcessNames(): string[] {
-  const output = execFileSync('ps', ['-o', 'comm=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  return output
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' })
     .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && line !== 'ps');
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 3)
+    .map(([pid, ppid, ...name]) => ({ pid: Number(pid), ppid: Number(ppid), name: name.join(' ') }));
+  const descendants = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const row of table) {
+      if (descendants.has(row.ppid) && !descendants.has(row.pid)) {
+        descendants.add(row.pid);
+        grew = true;
+      }
+    }
+  }
+  return table.filter((row) => row.pid !== process.pid && descendants.has(row.pid) && row.name !== 'ps' && row.name !== 'node').map((row) => row.name);
 }
 
 export function rms(samples: Float32Array): number {

@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { launchProcess, type LaunchedProcess } from './process-launcher.js';
+
+function collect(process: LaunchedProcess): Promise<{ stdout: string; stderr: string; code: number | null; signal: string | null }> {
+  let stdout = '';
+  let stderr = '';
+  process.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  process.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  return new Promise((resolve, reject) => {
+    process.once('error', reject);
+    process.once('close', (code: number | null, signal: string | null) => resolve({ stdout, stderr, code, signal }));
+  });
+}
+
+describe('launchProcess', () => {
+  it('runs a program with stdin, stdout and stderr connected, and reports its exit code', async () => {
+    const child = launchProcess('sh', ['-c', 'cat; echo oops >&2; exit 3'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin!.end('hello through a socket\n');
+    const result = await collect(child);
+    expect(result).toEqual({ stdout: 'hello through a socket\n', stderr: 'oops\n', code: 3, signal: null });
+  });
+
+  it('moves large outputs without loss', async () => {
+    const child = launchProcess('head', ['-c', String(20 * 1024 * 1024), '/dev/zero'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let bytes = 0;
+    child.stdout!.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    await new Promise((resolve) => child.once('close', resolve));
+    expect(bytes).toBe(20 * 1024 * 1024);
+  });
+
+  it('starts programs from the launcher, not by forking this process', async () => {
+    const child = launchProcess('sh', ['-c', 'echo $PPID'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const { stdout } = await collect(child);
+    const parent = Number(stdout.trim());
+    expect(parent).not.toBe(process.pid);
+    const grandparent = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(parent)], { encoding: 'utf8' }).trim() || 0);
+    expect([process.pid, 0]).toContain(grandparent);
+  });
+
+  it('kills a program, even one killed before it started', async () => {
+    const early = launchProcess('sleep', ['30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    early.kill('SIGKILL');
+    expect((await collect(early)).signal).toBe('SIGKILL');
+    const late = launchProcess('sleep', ['30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise((resolve) => late.once('spawn', resolve));
+    expect(late.pid).toBeGreaterThan(0);
+    late.kill('SIGTERM');
+    expect((await collect(late)).signal).toBe('SIGTERM');
+  });
+
+  it('reports a missing program as an error with code ENOENT', async () => {
+    const child = launchProcess('/no/such/program', [], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
+    expect(error.code).toBe('ENOENT');
+  });
+
+  it('runs many programs at once', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => collect(launchProcess('echo', [String(index)], { stdio: ['ignore', 'pipe', 'pipe'] }))),
+    );
+    expect(results.map((result) => result.stdout.trim())).toEqual(Array.from({ length: 20 }, (_, index) => String(index)));
+  });
+});
