@@ -184,6 +184,14 @@ describe('plugin loader', () => {
       expect(found.get('fake-alt')).toBe(found.get('fake'));
     });
 
+    it('looks for the application package.json at or above the directory, as npm does', async () => {
+      const { mkdir } = await import('node:fs/promises');
+      const nested = join(app, 'dist', 'deeper');
+      await mkdir(nested, { recursive: true });
+      const found = await discoverEngines(nested);
+      expect(found.get('fake')?.directory).toBe(join(app, 'node_modules', 'talkies-engine-fake'));
+    });
+
     it('finds a package whose exports map hides package.json', async () => {
       const found = await discoverEngines(app);
       expect(found.get('scoped')?.packageName).toBe('@acme/talkies-engine-scoped');

@@ -118,8 +118,16 @@ function esmEntryPoint(manifestPath: string): string | undefined {
  */
 export async function discoverEngines(baseDirectory: string): Promise<Map<string, DiscoveredEngine>> {
   const found = new Map<string, DiscoveredEngine>();
-  const root = await readPackageJson(join(baseDirectory, 'package.json'));
-  if (!root) return found;
+  // The application is the nearest package.json at or above the directory, as for npm.
+  let root: PackageJson | undefined;
+  for (let directory = baseDirectory; ; directory = dirname(directory)) {
+    root = await readPackageJson(join(directory, 'package.json'));
+    if (root) {
+      baseDirectory = directory;
+      break;
+    }
+    if (directory === dirname(directory)) return found;
+  }
   const names = new Set([
     ...Object.keys(root.dependencies ?? {}),
     ...Object.keys(root.optionalDependencies ?? {}),
