@@ -1,7 +1,7 @@
 /**
- * The Koa application: one error middleware, request logging, the upload cap, body
- * parsing and the routes. Built from a tsyringe container so tests can run several
- * servers side by side.
+ * The Koa application: request logging, CORS, one error middleware, bearer auth, the
+ * upload cap, body parsing and the routes. Built from a tsyringe container so tests can
+ * run several servers side by side.
  */
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,12 @@ import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import { SpeechError } from '@talkies/core';
 import type { ServerConfig } from './config.js';
+import { bearerAuth } from './auth-middleware.js';
+import { corsMiddleware } from './cors-middleware.js';
 import { errorMiddleware } from './error-middleware.js';
+import { FileStore } from './file-store.js';
+import { FilesRoutes } from './files-routes.js';
+import { McpRoute } from './mcp-route.js';
 import { ModelRoutes } from './model-routes.js';
 import { SpeechRoute } from './speech-route.js';
 import { TranscriptionRoute } from './transcription-route.js';
@@ -58,9 +63,13 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   const uploadDirectory = join(tmpdir(), 'talkies-uploads');
   await mkdir(uploadDirectory, { recursive: true });
 
+  // One store per server: its downloader shares in-flight downloads between requests (HTTP and MCP).
+  container.registerSingleton(FileStore);
   const models = container.resolve(ModelRoutes);
   const transcription = container.resolve(TranscriptionRoute);
   const speech = container.resolve(SpeechRoute);
+  const files = container.resolve(FilesRoutes);
+  const mcp = container.resolve(McpRoute);
 
   const multipart = koaBody({
     multipart: true,
@@ -96,11 +105,21 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
     transcription.handle(ctx, 'translate'),
   );
   router.post('/v1/audio/speech', json, (ctx) => speech.handle(ctx));
+  // Raw bodies, streamed to disk by the handler: no body parser here.
+  router.get('/v1/files', (ctx) => files.list(ctx));
+  router.get('/v1/files/{*path}', (ctx) => files.download(ctx));
+  router.put(['/v1/files', '/v1/files/{*path}'], (ctx) => files.upload(ctx));
+  router.delete(['/v1/files', '/v1/files/{*path}'], (ctx) => files.remove(ctx));
+  // MCP parses its own JSON-RPC body; the router is not strict, so /v1/mcp/ matches too (no redirect).
+  router.all('/v1/mcp', mcp.parseBody, (ctx) => mcp.handle(ctx));
 
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(requestLogger(logger));
+  if (config.corsOrigins.length > 0) app.use(corsMiddleware(config.corsOrigins));
   app.use(errorMiddleware(logger, config.maxUploadBytes));
+  // Everything below, mounted sub-apps included, needs the bearer token when one is set.
+  if (config.authToken) app.use(bearerAuth(config.authToken));
   app.use(removeUploadsAfterResponse);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));

@@ -36,6 +36,41 @@ const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
       return number;
     });
 
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const text = (value ?? '').trim().toLowerCase();
+      if (text === '') return fallback;
+      if (['true', '1', 'yes'].includes(text)) return true;
+      if (['false', '0', 'no'].includes(text)) return false;
+      context.addIssue({ code: 'custom', message: `'${value}' is not a flag; use true/false, 1/0 or yes/no` });
+      return z.NEVER;
+    });
+
+/** `*` (any origin) or a comma list of origins such as `https://app.example`; empty turns CORS off. */
+const corsOrigins = z
+  .string()
+  .optional()
+  .transform((value, context): '*' | string[] => {
+    const items = parseList(value);
+    if (items.includes('*')) {
+      if (items.length > 1) context.addIssue({ code: 'custom', message: `'*' allows every origin and cannot be mixed with others` });
+      return '*';
+    }
+    const origins: string[] = [];
+    for (const item of items) {
+      const url = URL.canParse(item) ? new URL(item) : undefined;
+      if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || !/^[a-z]+:\/\/[^/?#]+\/?$/i.test(item)) {
+        context.addIssue({ code: 'custom', message: `'${item}' is not an origin; write scheme://host[:port] like https://app.example` });
+        continue;
+      }
+      origins.push(url.origin);
+    }
+    return origins;
+  });
+
 const environmentSchema = z.object({
   TALKIES_HOST: z.string().default('127.0.0.1'),
   TALKIES_PORT: z
@@ -71,6 +106,13 @@ const environmentSchema = z.object({
   TALKIES_ENABLED_MODELS: z.string().optional().transform(parseList),
   TALKIES_PRELOAD: z.string().optional().transform(parseList),
   TALKIES_SHUTDOWN_TIMEOUT: durationSeconds('TALKIES_SHUTDOWN_TIMEOUT', 30),
+  TALKIES_MAX_DOWNLOAD_BYTES: positiveInt(1_073_741_824),
+  TALKIES_BLOCK_PRIVATE_DOWNLOADS: flag(false),
+  TALKIES_AUTH_TOKEN: z
+    .string()
+    .optional()
+    .transform((value) => (value ?? '').trim()),
+  TALKIES_CORS_ORIGINS: corsOrigins,
 });
 
 export interface ServerConfig {
@@ -86,6 +128,14 @@ export interface ServerConfig {
   enabledModels: string[];
   preload: string[];
   shutdownTimeoutSeconds: number;
+  /** Cap on one URL `file_path` download. */
+  maxDownloadBytes: number;
+  /** Refuse URL downloads from loopback, private, link-local, multicast and reserved addresses. */
+  blockPrivateDownloads: boolean;
+  /** Bearer token every route but /healthz and preflight needs; '' leaves the server open. Never log it. */
+  authToken: string;
+  /** Origins allowed by CORS: '*' for any, [] for CORS off. */
+  corsOrigins: '*' | string[];
 }
 
 /** Parse the environment (LOG_LEVEL is accepted when TALKIES_LOG_LEVEL is unset). */
@@ -111,5 +161,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     enabledModels: env.TALKIES_ENABLED_MODELS,
     preload: env.TALKIES_PRELOAD,
     shutdownTimeoutSeconds: env.TALKIES_SHUTDOWN_TIMEOUT,
+    maxDownloadBytes: env.TALKIES_MAX_DOWNLOAD_BYTES,
+    blockPrivateDownloads: env.TALKIES_BLOCK_PRIVATE_DOWNLOADS,
+    authToken: env.TALKIES_AUTH_TOKEN,
+    corsOrigins: env.TALKIES_CORS_ORIGINS,
   };
 }

@@ -1,27 +1,269 @@
 /**
- * The staging area under `$TALKIES_DATA_DIR/files`, as `file_path=` and /v1/files see it.
+ * The staging area under `$TALKIES_DATA_DIR/files`, as /v1/files, `file_path=` and the MCP
+ * file tools see it. Every path goes through the rules in staged-path.ts; writes are
+ * atomic (a `.part.<random>` file renamed into place), so a file is either absent or
+ * complete.
  */
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, extname, join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
 import { SpeechError } from '@talkies/core';
+import { blockedAddressReason } from './blocked-address.js';
 import type { ServerConfig } from './config.js';
-import { resolveStagedFile } from './staged-path.js';
+import { containedPath, resolveStagedFile, sanitizeStagedPath } from './staged-path.js';
 import { ConfigToken } from './tokens.js';
+import { UrlDownloader } from './url-downloader.js';
+
+/** One entry of `GET /v1/files`. */
+export interface StagedFile {
+  path: string;
+  size: number;
+  /** Last modification, UTC ISO 8601 ending in `Z`. */
+  modified: string;
+}
+
+/** A staged file ready to be read. */
+export interface StagedFileInfo {
+  /** Where to read it on disk. */
+  absolute: string;
+  /** The normalised relative path. */
+  path: string;
+  size: number;
+  contentType: string;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.wav': 'audio/wav',
+  '.mp3': 'audio/mpeg',
+  '.ogg': 'audio/ogg',
+  '.opus': 'audio/ogg',
+  '.flac': 'audio/flac',
+  '.m4a': 'audio/mp4',
+  '.aac': 'audio/aac',
+  '.webm': 'audio/webm',
+  '.mp4': 'video/mp4',
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+  '.srt': 'application/x-subrip',
+  '.vtt': 'text/vtt',
+};
+
+/** The Content-Type a staged file is served with, from its extension. */
+export function contentTypeFor(path: string): string {
+  return CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
+}
+
+function notFound(path: string): SpeechError {
+  return new SpeechError('NOT_FOUND', `file not found: ${path}; GET /v1/files lists what is staged`, { param: 'path' });
+}
+
+function uploadTooLarge(maxBytes: number): SpeechError {
+  return new SpeechError(
+    'PAYLOAD_TOO_LARGE',
+    `upload too large (more than ${maxBytes} bytes); send a smaller file or raise TALKIES_MAX_UPLOAD_BYTES`,
+    { param: 'path' },
+  );
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * Copy `source` into `file`, failing with 413 as soon as more than `maxBytes` arrived.
+ * The source is never destroyed: on failure it is left paused with our listeners removed,
+ * and its owner decides what to do with the rest (the HTTP route discards it).
+ */
+function receive(source: NodeJS.ReadableStream, file: FileHandle, maxBytes: number, signal?: AbortSignal): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let size = 0;
+    let settled = false;
+    let writing: Promise<unknown> = Promise.resolve();
+    const detach = () => {
+      source.removeListener('data', onData);
+      source.removeListener('end', onEnd);
+      source.removeListener('error', onError);
+      source.removeListener('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      detach();
+      source.pause();
+      reject(error);
+    };
+    // One write at a time, the source paused meanwhile: memory stays at one chunk.
+    const onData = (chunk: Buffer | string) => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += bytes.length;
+      if (size > maxBytes) return fail(uploadTooLarge(maxBytes));
+      source.pause();
+      writing = file.write(bytes);
+      writing.then(() => {
+        if (!settled) source.resume();
+      }, fail);
+    };
+    const onEnd = () => {
+      if (settled) return;
+      settled = true;
+      detach();
+      writing.then(() => resolve(size), reject);
+    };
+    const interrupted = () => new SpeechError('ABORTED', 'upload interrupted before the body was complete');
+    const onError = () => fail(interrupted());
+    const onClose = () => fail(interrupted());
+    const onAbort = () => fail(signal?.reason ?? interrupted());
+    if (signal?.aborted) return fail(signal.reason ?? interrupted());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+    source.once('close', onClose);
+    source.resume();
+  });
+}
 
 @injectable()
 export class FileStore {
   readonly root: string;
+  /** Fetches `file_path` URLs into `downloads/`; shared so concurrent requests share one download. */
+  readonly downloader: UrlDownloader;
 
   constructor(@inject(ConfigToken) config: ServerConfig) {
     this.root = join(config.dataDir, 'files');
+    this.downloader = new UrlDownloader({
+      directory: join(this.root, 'downloads'),
+      maxBytes: config.maxDownloadBytes,
+      guard: config.blockPrivateDownloads ? blockedAddressReason : undefined,
+    });
+  }
+
+  /** Every regular file, sorted by path; symlinks are skipped and never followed. */
+  async list(): Promise<StagedFile[]> {
+    const files: StagedFile[] = [];
+    const walk = async (directory: string, prefix: string): Promise<void> => {
+      const entries = await readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
+        // The root may not exist yet, and a folder may vanish while we walk.
+        if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
+        throw error;
+      });
+      for (const entry of entries) {
+        const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+        const absolute = join(directory, entry.name);
+        if (entry.isDirectory()) await walk(absolute, path);
+        else if (entry.isFile()) {
+          const info = await lstat(absolute).catch(() => undefined);
+          if (info?.isFile()) files.push({ path, size: info.size, modified: info.mtime.toISOString() });
+        }
+      }
+    };
+    await walk(this.root, '');
+    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /**
+   * Store `body` at `path`, replacing what was there, creating parent folders. At most
+   * `maxBytes` are accepted: one more and the write stops with 413. The file appears only
+   * once complete; a failed or aborted write leaves nothing behind.
+   */
+  async put(
+    path: string,
+    body: NodeJS.ReadableStream | Uint8Array,
+    maxBytes: number,
+    signal?: AbortSignal,
+  ): Promise<{ path: string; size: number }> {
+    const relativePath = sanitizeStagedPath(path, 'path');
+    if (body instanceof Uint8Array && body.byteLength > maxBytes) throw uploadTooLarge(maxBytes);
+    await mkdir(this.root, { recursive: true });
+    const { absolute } = await containedPath(this.root, relativePath);
+    if ((await lstat(absolute).catch(() => undefined))?.isDirectory()) {
+      throw new SpeechError('INVALID_REQUEST', `'${relativePath}' is a folder; choose a file name inside it`, { param: 'path' });
+    }
+    const part = `${absolute}.part.${randomBytes(6).toString('hex')}`;
+    const file = await this.openPart(part, relativePath);
+    let size: number;
+    try {
+      if (body instanceof Uint8Array) {
+        await file.writeFile(body);
+        size = body.byteLength;
+      } else {
+        size = await receive(body, file, maxBytes, signal);
+      }
+      await file.close();
+      await rename(part, absolute);
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      await rm(part, { force: true });
+      if (errorCode(error) === 'EISDIR') {
+        throw new SpeechError('INVALID_REQUEST', `'${relativePath}' is a folder; choose a file name inside it`, { param: 'path' });
+      }
+      throw error;
+    }
+    return { path: relativePath, size };
+  }
+
+  /** Open `<dest>.part.<random>`, creating its folders (again, should a DELETE prune them meanwhile). */
+  private async openPart(part: string, relativePath: string): Promise<FileHandle> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await mkdir(dirname(part), { recursive: true });
+        return await open(part, 'wx', 0o644);
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'ENOENT' && attempt < 2) continue;
+        if (code === 'ENOTDIR' || code === 'EEXIST') {
+          throw new SpeechError('INVALID_REQUEST', `a parent folder of '${relativePath}' is a file; choose another path`, {
+            param: 'path',
+          });
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** A regular staged file, or 404 `file not found` (also for symlinks and folders). */
+  async stat(path: string): Promise<StagedFileInfo> {
+    const relativePath = sanitizeStagedPath(path, 'path');
+    const { absolute } = await containedPath(this.root, relativePath);
+    const info = await lstat(absolute).catch(() => undefined);
+    if (!info?.isFile()) throw notFound(relativePath);
+    return { absolute, path: relativePath, size: info.size, contentType: contentTypeFor(relativePath) };
+  }
+
+  /** Remove a staged file, then every parent folder it leaves empty (never the root). */
+  async delete(path: string): Promise<{ deleted: string }> {
+    const relativePath = sanitizeStagedPath(path, 'path');
+    const { root, absolute } = await containedPath(this.root, relativePath);
+    const info = await lstat(absolute).catch(() => undefined);
+    if (!info?.isFile()) throw notFound(relativePath);
+    try {
+      await unlink(absolute);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') throw notFound(relativePath);
+      throw new SpeechError('INTERNAL', `unlink failed: ${(error as Error).message}`, { cause: error });
+    }
+    const parents = relativePath.split('/').slice(0, -1);
+    for (; parents.length > 0; parents.pop()) {
+      // rmdir only removes empty folders; the first one still in use stops the walk.
+      const removed = await rmdir(join(root, ...parents)).then(
+        () => true,
+        () => false,
+      );
+      if (!removed) break;
+    }
+    return { deleted: relativePath };
   }
 
   /** A staged path or an http(s) URL, as a local file path ready to decode. */
-  async resolveForTranscription(value: string, _signal: AbortSignal): Promise<string> {
-    if (/^https?:\/\//i.test(value)) {
+  async resolveForTranscription(value: string, signal: AbortSignal): Promise<string> {
+    if (/^https?:\/\//i.test(value)) return this.downloader.fetch(value, signal);
+    const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(value);
+    if (scheme) {
       throw new SpeechError(
         'INVALID_REQUEST',
-        'URL file_path is not enabled on this server yet; download the file and upload it as `file` or stage it with PUT /v1/files',
+        `unsupported URL scheme '${scheme[1]!.toLowerCase()}'; file_path takes a staged path or an http(s) URL`,
         { param: 'file_path' },
       );
     }

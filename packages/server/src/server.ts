@@ -43,7 +43,12 @@ const serverPackageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const config: ServerConfig = { ...loadConfig(options.environment ?? process.env), ...options.config };
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'talkies' } });
+  const logger = options.logger ?? pino({
+      level: config.logLevel,
+      base: { service: 'talkies' },
+      // Bearer tokens never reach the log, whatever logs a request's headers.
+      redact: ['req.headers.authorization', '*.headers.authorization', 'headers.authorization'],
+    });
   const now = options.now ?? (() => performance.now());
   await checkFfmpeg();
   // Fork the launcher for ffmpeg/espeak-ng now, while this process is small (see @talkies/audio).

@@ -1,20 +1,24 @@
 /**
- * Paths under `$TALKIES_DATA_DIR/files`, as `file_path=` names them. The rules follow the
- * Python talkies (leading `/` stripped; null bytes, backslashes, empty, `.` and `..`
- * segments rejected, also percent-encoded) and the final real path must stay under the
- * root, so a symlink cannot lead out.
+ * Paths under `$TALKIES_DATA_DIR/files`, as `file_path=`, /v1/files and the MCP file tools
+ * name them. The rules follow the Python talkies (leading `/` stripped; null bytes,
+ * backslashes, empty, `.` and `..` segments rejected) and go further: encoded forms are
+ * rejected too, single or double, and the real path must stay under the root, so a
+ * symlink cannot lead out.
  */
-import { realpath, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { lstat, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, isAbsolute } from 'node:path';
 import { SpeechError } from '@talkies/core';
 
-function invalid(message: string): SpeechError {
-  return new SpeechError('INVALID_REQUEST', `${message}; use a relative path like 'calls/2026/a.wav'`, { param: 'file_path' });
+function invalid(message: string, param: string): SpeechError {
+  return new SpeechError('INVALID_REQUEST', `${message}; use a relative path like 'calls/2026/a.wav'`, { param });
 }
 
-/** Validate a staged path and return it normalised (no leading slash). */
-export function sanitizeStagedPath(raw: string): string {
-  if (!raw) throw invalid('path is empty');
+/**
+ * Validate a staged path and return it normalised (no leading slash). `param` names the
+ * request field in errors (`file_path` for transcription, `path` for /v1/files).
+ */
+export function sanitizeStagedPath(raw: string, param = 'file_path'): string {
+  if (!raw) throw invalid('path is empty', param);
   let decoded = raw;
   // Decode repeatedly so %2e%2e and %252e%252e are caught like '..'.
   for (let round = 0; round < 3 && /%[0-9a-f]{2}/i.test(decoded); round++) {
@@ -25,37 +29,80 @@ export function sanitizeStagedPath(raw: string): string {
     }
   }
   for (const candidate of new Set([raw, decoded])) {
-    if (candidate.includes('\0')) throw invalid('path contains null byte');
-    if (candidate.includes('\\')) throw invalid('path contains backslash');
+    if (candidate.includes('\0')) throw invalid('path contains null byte', param);
+    if (candidate.includes('\\')) throw invalid('path contains backslash', param);
   }
   const path = raw.replace(/^\/+/, '');
-  if (path === '') throw invalid('path is empty after stripping leading slashes');
-  for (const segment of decoded.replace(/^\/+/, '').split('/')) {
-    if (segment === '') throw invalid('path contains empty segment (double slash)');
-    if (segment === '.' || segment === '..') throw invalid(`path contains forbidden segment '${segment}'`);
+  if (path === '') throw invalid('path is empty after stripping leading slashes', param);
+  for (const form of new Set([path, decoded.replace(/^\/+/, '')])) {
+    for (const segment of form.split('/')) {
+      if (segment === '') throw invalid('path contains empty segment (double slash)', param);
+      if (segment === '.' || segment === '..') throw invalid(`path contains forbidden segment '${segment}'`, param);
+    }
   }
   return path;
 }
 
-/** Resolve a staged path to a real file under `root`, or throw 400/404. */
+function isInside(root: string, target: string): boolean {
+  const inside = relative(root, target);
+  return inside !== '' && !inside.startsWith('..') && !isAbsolute(inside);
+}
+
+/**
+ * The real location `absolute` would have: the realpath of its deepest existing ancestor
+ * with the missing tail appended. A dangling symlink on the way has no such location and
+ * is refused, since it could point anywhere once its target appears.
+ */
+async function realLocation(absolute: string, param: string): Promise<string> {
+  const tail: string[] = [];
+  let current = absolute;
+  for (;;) {
+    try {
+      return join(await realpath(current), ...tail.reverse());
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+    }
+    const exists = await lstat(current).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw invalid('path escapes base directory (it goes through a dangling symlink)', param);
+    const parent = dirname(current);
+    if (parent === current) return absolute;
+    tail.push(basename(current));
+    current = parent;
+  }
+}
+
+/**
+ * Join a sanitized relative path under `root` and check that its real location, following
+ * every symlink that exists, stays under the real root. Returns the real root and the
+ * joined (not resolved) absolute path, so callers can still tell a symlink from a file
+ * with `lstat`.
+ */
+export async function containedPath(root: string, path: string, param = 'path'): Promise<{ root: string; absolute: string }> {
+  const realRoot = await realLocation(root, param);
+  const absolute = join(realRoot, path);
+  if (!isInside(realRoot, absolute)) throw invalid('path escapes base directory', param);
+  if (!isInside(realRoot, await realLocation(absolute, param))) {
+    throw invalid('path escapes base directory (a symlink leads outside the files root)', param);
+  }
+  return { root: realRoot, absolute };
+}
+
+/** Resolve a `file_path` value to a real file under `root`, or throw 400/404. Symlinks inside the root are followed. */
 export async function resolveStagedFile(root: string, raw: string): Promise<string> {
-  const path = sanitizeStagedPath(raw);
-  const candidate = join(root, path);
-  let real: string;
-  let realRoot: string;
-  try {
-    realRoot = await realpath(root);
-    real = await realpath(candidate);
-  } catch {
-    throw new SpeechError('NOT_FOUND', `file_path not found: ${raw}; upload it first with PUT /v1/files/${path}`, {
+  const path = sanitizeStagedPath(raw, 'file_path');
+  const { absolute } = await containedPath(root, path, 'file_path');
+  const info = await stat(absolute).catch(() => undefined);
+  if (!info) {
+    throw new SpeechError('NOT_FOUND', `file_path not found: ${path}; upload it first with PUT /v1/files/${path}`, {
       param: 'file_path',
     });
   }
-  const inside = relative(realRoot, real);
-  if (inside.startsWith('..') || inside.startsWith(sep) || inside === '') throw invalid('path escapes base directory');
-  const info = await stat(real);
   if (!info.isFile()) {
-    throw new SpeechError('NOT_FOUND', `file_path not found: ${raw} (not a regular file)`, { param: 'file_path' });
+    throw new SpeechError('NOT_FOUND', `file_path not found: ${path} (not a regular file)`, { param: 'file_path' });
   }
-  return real;
+  return realpath(absolute);
 }

@@ -1,0 +1,36 @@
+/**
+ * Bearer auth. With `TALKIES_AUTH_TOKEN` set, every request needs
+ * `Authorization: Bearer <token>`, except `/healthz` and CORS preflight (OPTIONS), which
+ * browsers send without credentials. Installed before the router and every mounted
+ * sub-app, so MCP is covered too.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { SpeechError } from '@talkies/core';
+
+const PREFIX = 'Bearer ';
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Koa middleware that checks the bearer token; an empty token lets everything through. */
+export function bearerAuth(token: string) {
+  const expected = digest(token);
+  return async function checkBearer(ctx: Context, next: Next): Promise<void> {
+    if (!token || ctx.method === 'OPTIONS' || ctx.path === '/healthz') return next();
+    // Node keeps the first of repeated Authorization headers.
+    const header = ctx.get('authorization');
+    if (!header.startsWith(PREFIX)) {
+      throw new SpeechError(
+        'UNAUTHORIZED',
+        'missing Authorization: Bearer header; send Authorization: Bearer <TALKIES_AUTH_TOKEN>',
+      );
+    }
+    // Comparing fixed-length digests keeps both the token and its length out of the timing.
+    if (!timingSafeEqual(digest(header.slice(PREFIX.length).trim()), expected)) {
+      throw new SpeechError('UNAUTHORIZED', 'invalid bearer token');
+    }
+    return next();
+  };
+}
