@@ -8,14 +8,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup as systemLookup } from 'node:dns/promises';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { SpeechError } from '@talkies/core';
 
 /** Resolve a host name to every address it has. */
@@ -213,23 +210,32 @@ export class UrlDownloader {
 
   private async save(response: IncomingMessage, target: string, url: URL, signal: AbortSignal): Promise<void> {
     const part = `${target}.part.${randomBytes(6).toString('hex')}`;
-    const maxBytes = this.options.maxBytes;
     let size = 0;
-    const tooLarge = () => this.tooLarge(url);
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        size += chunk.length;
-        done(size > maxBytes ? tooLarge() : null, chunk);
-      },
-    });
+    // A plain loop rather than stream.pipeline: pipeline can hang when a transform fails
+    // after an IncomingMessage has already completed (seen on Node 24), leaving the
+    // request waiting forever.
+    const stop = () => response.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', stop, { once: true });
+    let file: FileHandle | undefined;
     try {
-      await pipeline(response, counter, createWriteStream(part, { flags: 'wx' }), { signal });
+      signal.throwIfAborted();
+      file = await open(part, 'wx');
+      for await (const chunk of response as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.options.maxBytes) throw this.tooLarge(url);
+        await file.write(chunk);
+      }
+      await file.close();
+      file = undefined;
       if (size === 0) throw failure(`download failed: empty body from '${shown(url)}'`);
       await rename(part, target);
     } catch (error) {
       response.destroy();
+      await file?.close().catch(() => undefined);
       await rm(part, { force: true });
       throw this.explain(error, url, signal);
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
   }
 
