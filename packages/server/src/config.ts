@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { formatIssues, parseDuration, parseList, SpeechError } from '@talkies/core';
+import { formatIssues, parseDuration, parseList, parseLongAudioEnvironment, SpeechError, type LongAudioOptions } from '@talkies/core';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -136,6 +136,8 @@ export interface ServerConfig {
   authToken: string;
   /** Origins allowed by CORS: '*' for any, [] for CORS off. */
   corsOrigins: '*' | string[];
+  /** TALKIES_VAD_*: when and how long audio is cut at speech pauses. */
+  longAudio: LongAudioOptions;
 }
 
 /** Parse the environment (LOG_LEVEL is accepted when TALKIES_LOG_LEVEL is unset). */
@@ -143,8 +145,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
   const input = { ...environment };
   if (!input.TALKIES_LOG_LEVEL && input.LOG_LEVEL) input.TALKIES_LOG_LEVEL = input.LOG_LEVEL;
   const parsed = environmentSchema.safeParse(input);
-  if (!parsed.success) {
-    const lines = formatIssues(parsed.error.issues);
+  const lines = parsed.success ? [] : formatIssues(parsed.error.issues);
+  let longAudio: LongAudioOptions | undefined;
+  try {
+    longAudio = parseLongAudioEnvironment(input);
+  } catch (error) {
+    lines.push((error as Error).message);
+  }
+  if (!parsed.success || !longAudio) {
     throw new SpeechError('CONFIG_INVALID', `invalid environment; fix these and restart:\n  - ${lines.join('\n  - ')}`);
   }
   const env = parsed.data;
@@ -165,5 +173,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     blockPrivateDownloads: env.TALKIES_BLOCK_PRIVATE_DOWNLOADS,
     authToken: env.TALKIES_AUTH_TOKEN,
     corsOrigins: env.TALKIES_CORS_ORIGINS,
+    longAudio,
   };
 }

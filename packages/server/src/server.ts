@@ -9,12 +9,12 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import pino, { type Logger } from 'pino';
-import { IdleSweeper, ModelRegistry, resolveEngines } from '@talkies/core';
+import { createSileroDetector, IdleSweeper, ModelRegistry, resolveEngines, VadChunker } from '@talkies/core';
 import { checkFfmpeg, startProcessLauncher } from '@talkies/audio';
 import { loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
 import { ModelCatalog } from './model-catalog.js';
-import { ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken, SweeperToken } from './tokens.js';
+import { ChunkerToken, ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken, SweeperToken } from './tokens.js';
 
 export interface StartOptions {
   /** Defaults to `loadConfig(process.env)`; tests pass overrides. */
@@ -67,6 +67,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   container.register(RegistryToken, { useValue: registry });
   container.register(EnginesToken, { useValue: engines });
   container.register(ClockToken, { useValue: now });
+  // Silero (onnxruntime-node) loads on the first audio longer than the chunking threshold.
+  const chunker = new VadChunker(() => createSileroDetector(), config.longAudio);
+  container.register(ChunkerToken, { useValue: chunker });
   container.registerSingleton(ModelCatalog);
   const catalog = container.resolve(ModelCatalog);
   const sweeper = new IdleSweeper(catalog.pool, {
@@ -124,6 +127,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       await stopped;
       clearTimeout(deadline);
       await catalog.close();
+      await chunker.dispose();
       logger.info('talkies stopped');
     })());
 

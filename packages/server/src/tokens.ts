@@ -4,7 +4,7 @@
  * and fail at run time.
  */
 import type { InjectionToken } from 'tsyringe';
-import type { EvictionPool, IdleSweeper, ModelRegistry, ResolvedEngines } from '@talkies/core';
+import type { EvictionPool, IdleSweeper, ModelRegistry, ResolvedEngines, VadChunker } from '@talkies/core';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
 
@@ -16,3 +16,5 @@ export const PoolToken: InjectionToken<EvictionPool> = Symbol('EvictionPool');
 export const SweeperToken: InjectionToken<IdleSweeper> = Symbol('IdleSweeper');
 /** Monotonic milliseconds (performance.now in production, a fake in tests). */
 export const ClockToken: InjectionToken<() => number> = Symbol('Clock');
+/** Cuts long audio at speech pauses for backends that need it (Silero VAD). */
+export const ChunkerToken: InjectionToken<VadChunker> = Symbol('VadChunker');

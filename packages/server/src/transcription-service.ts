@@ -5,19 +5,20 @@
  */
 import { inject, injectable } from 'tsyringe';
 import {
+  VadChunker,
   formatNeedsTimestamps,
   parseTranscriptionFormat,
   renderTranscription,
   SpeechError,
   type AsrBackend,
   type RenderedTranscription,
-  type TranscribeRequest,
   type TranscriptionResult,
 } from '@talkies/core';
-import { decodeAudio, decodeChannels } from '@talkies/audio';
+import { decodeAudioStream, decodeChannels } from '@talkies/audio';
 import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
 import { mergeChannels, type SpeakerLabels } from './stereo-merge.js';
+import { ChunkerToken } from './tokens.js';
 
 /** Where the audio comes from: an upload already on disk, or a `file_path` value. */
 export type TranscriptionSource = { kind: 'upload'; path: string } | { kind: 'file_path'; value: string };
@@ -46,6 +47,7 @@ export class TranscriptionService {
   constructor(
     @inject(ModelCatalog) private readonly catalog: ModelCatalog,
     @inject(FileStore) private readonly files: FileStore,
+    @inject(ChunkerToken) private readonly chunker: VadChunker,
   ) {}
 
   async run(job: TranscriptionJob): Promise<RenderedTranscription> {
@@ -85,31 +87,29 @@ export class TranscriptionService {
           { param: 'diarization' },
         );
       }
-      duration = split.duration;
       const [left, right] = await this.catalog.pool.use(
         model.slug,
         async (backend) => {
           const asr = backend as AsrBackend;
-          const first = await this.transcribeOne(asr, { ...base, audio: split.channels[0]!, sampleRate: split.sampleRate });
-          const second = await this.transcribeOne(asr, { ...base, audio: split.channels[1]!, sampleRate: split.sampleRate });
+          const first = await this.chunker.transcribe(asr, split.channels[0]!, base);
+          const second = await this.chunker.transcribe(asr, split.channels[1]!, base);
           return [first, second] as const;
         },
         job.signal,
       );
+      duration = split.duration;
       result = mergeChannels(left, right, job.speakerLabels);
     } else {
-      const decoded = await decodeAudio(path, { signal: job.signal });
-      duration = decoded.duration;
-      result = await this.catalog.pool.use(
+      // Decoding streams into the chunker: long audio is cut at pauses and each piece is
+      // transcribed while the rest is still being decoded; short audio goes whole.
+      const transcribed = await this.catalog.pool.use(
         model.slug,
-        (backend) => this.transcribeOne(backend as AsrBackend, { ...base, audio: decoded.samples, sampleRate: decoded.sampleRate }),
+        (backend) => this.chunker.transcribe(backend as AsrBackend, decodeAudioStream(path, { signal: job.signal }), base),
         job.signal,
       );
+      duration = transcribed.duration;
+      result = transcribed;
     }
     return renderTranscription(result, format, { task: job.task, language: language ?? 'en', duration });
-  }
-
-  private transcribeOne(backend: AsrBackend, request: TranscribeRequest): Promise<TranscriptionResult> {
-    return backend.transcribe(request);
   }
 }
