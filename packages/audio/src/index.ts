@@ -16,4 +16,5 @@ export { floatToInt16, int16ToFloat } from './float-to-int16.js';
 export { wavHeader } from './wav-header.js';
 export { parseWav, parseWavHeader, type WavHeaderInfo } from './parse-wav.js';
 export { GrowingBuffer, GrowingFloat32Array } from './growing-buffer.js';
+export { encodeAudioStream, SpareEncoders, streamingWavHeader, type StreamEncodeOptions } from './encode-audio-stream.js';
 export { launchProcess, startProcessLauncher, type LaunchedProcess, type LaunchOptions } from './process-launcher.js';
