@@ -112,7 +112,14 @@ export class EspeakBackend implements TtsBackend {
     try {
       for (let index = 0; next !== undefined; index++) {
         const audio = await next;
-        next = index + 1 < sentences.length ? speak(sentences[index + 1]) : undefined;
+        // Start the next sentence on the next turn of the event loop, so that this one is
+        // handed over (encoded, written to the client) before a process start competes with it.
+        const following = sentences[index + 1];
+        next =
+          following === undefined
+            ? undefined
+            : new Promise<SpeechAudio>((resolve, reject) => setImmediate(() => speak(following).then(resolve, reject)));
+        next?.catch(() => undefined);
         if (request.signal.aborted) throw abortedError();
         if (audio.samples.length > 0) yield audio;
       }

@@ -14,6 +14,7 @@ import { checkFfmpeg, startProcessLauncher } from '@talkies/audio';
 import { loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
 import { ModelCatalog } from './model-catalog.js';
+import { SpeechRoute } from './speech-route.js';
 import { ChunkerToken, ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken, SweeperToken } from './tokens.js';
 
 export interface StartOptions {
@@ -71,6 +72,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const chunker = new VadChunker(() => createSileroDetector(), config.longAudio);
   container.register(ChunkerToken, { useValue: chunker });
   container.registerSingleton(ModelCatalog);
+  // One speech route per server: it keeps spare ffmpeg encoders warm and must close them.
+  container.registerSingleton(SpeechRoute);
   const catalog = container.resolve(ModelCatalog);
   const sweeper = new IdleSweeper(catalog.pool, {
     ttlSeconds: config.modelTtlSeconds,
@@ -128,6 +131,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       clearTimeout(deadline);
       await catalog.close();
       await chunker.dispose();
+      container.resolve(SpeechRoute).close();
       logger.info('talkies stopped');
     })());
 
