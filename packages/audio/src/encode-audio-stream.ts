@@ -2,35 +2,14 @@ import type { Readable, Writable } from 'node:stream';
 import { SpeechError } from '@talkies/core';
 import type { AudioFormat } from './audio-formats.js';
 import { ffmpegPath, missingToolError } from './check-ffmpeg.js';
-import { checkPcmSampleRate, encodeAudio, float32Bytes, type PcmAudio } from './encode-audio.js';
+import { checkPcmSampleRate, codecArguments, encodeAudio, float32Bytes, type PcmAudio } from './encode-audio.js';
 import { floatToInt16Into } from './float-to-int16.js';
 import { launchProcess, type LaunchedProcess } from './process-launcher.js';
 import { wavHeader } from './wav-header.js';
 
 type CodecFormat = Exclude<AudioFormat, 'wav' | 'pcm'>;
 
-/** The sample rates libopus accepts. */
-const OPUS_SAMPLE_RATES = [8000, 12000, 16000, 24000, 48000];
 const STDERR_TAIL_CHARACTERS = 2000;
-
-/**
- * ffmpeg's codec arguments per format. They must stay those of encodeAudio, so that a
- * streamed answer and a whole one are the same encoding (a test compares their bytes).
- */
-function streamCodecArguments(format: CodecFormat, sampleRate: number): string[] {
-  switch (format) {
-    case 'mp3':
-      return ['-c:a', 'libmp3lame', '-b:a', '128k', '-f', 'mp3'];
-    case 'opus': {
-      const rate = OPUS_SAMPLE_RATES.find((supported) => supported >= sampleRate) ?? 48000;
-      return ['-ar', String(rate), '-c:a', 'libopus', '-b:a', '64k', '-f', 'ogg'];
-    }
-    case 'aac':
-      return ['-c:a', 'aac', '-b:a', '128k', '-f', 'adts'];
-    case 'flac':
-      return ['-c:a', 'flac', '-f', 'flac'];
-  }
-}
 
 /**
  * The 44-byte header of a WAV whose length is not known yet: RIFF and data sizes are
@@ -100,7 +79,7 @@ class EncoderProcess {
         // before it encodes anything, and the stream would stall at its start.
         '-probesize', '32', '-analyzeduration', '0',
         '-f', 'f32le', '-ar', String(sampleRate), '-ac', '1', '-i', 'pipe:0',
-        ...streamCodecArguments(format, sampleRate),
+        ...codecArguments(format, sampleRate),
         // Hand each packet over as it is made rather than when ffmpeg's buffer fills.
         '-flush_packets', '1',
         'pipe:1',

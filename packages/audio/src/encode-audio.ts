@@ -14,7 +14,11 @@ export interface PcmAudio {
 /** The sample rates libopus accepts. */
 const OPUS_SAMPLE_RATES = [8000, 12000, 16000, 24000, 48000];
 
-function codecArguments(format: Exclude<AudioFormat, 'wav' | 'pcm'>, sampleRate: number): string[] {
+/**
+ * ffmpeg's codec arguments per format, shared by encodeAudio and encodeAudioStream so a
+ * streamed answer and a whole one are the same encoding (a test compares their bytes).
+ */
+export function codecArguments(format: Exclude<AudioFormat, 'wav' | 'pcm'>, sampleRate: number): string[] {
   switch (format) {
     case 'mp3':
       return ['-c:a', 'libmp3lame', '-b:a', '128k', '-f', 'mp3'];

@@ -18,3 +18,4 @@ export { parseWav, parseWavHeader, type WavHeaderInfo } from './parse-wav.js';
 export { GrowingBuffer, GrowingFloat32Array } from './growing-buffer.js';
 export { encodeAudioStream, SpareEncoders, streamingWavHeader, type StreamEncodeOptions } from './encode-audio-stream.js';
 export { launchProcess, startProcessLauncher, type LaunchedProcess, type LaunchOptions } from './process-launcher.js';
+export { collectProcess, runProcess, type ProcessSpecification } from './run-process.js';

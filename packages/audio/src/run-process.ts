@@ -12,7 +12,8 @@ export type AudioInput = string | Uint8Array | NodeJS.ReadableStream;
 const STDERR_TAIL_CHARACTERS = 2000;
 
 export interface ProcessSpecification {
-  tool: 'ffmpeg' | 'ffprobe';
+  /** The program's name, for messages (`ffmpeg`, `espeak-ng`, …). */
+  tool: string;
   command: string;
   args: readonly string[];
   /** Piped into the process's stdin; undefined leaves stdin closed. */
@@ -22,6 +23,10 @@ export interface ProcessSpecification {
   failure(stderrTail: string): SpeechError;
   /** The error when `stdin` turned out to hold no bytes; undefined lets the process decide. */
   empty?(): SpeechError;
+  /** The error when the program is not installed (default: how to install ffmpeg). */
+  missing?(cause: Error): SpeechError;
+  /** The error when `signal` aborted (default: ABORTED naming the tool). */
+  aborted?(): SpeechError;
 }
 
 export function abortedError(tool: string): SpeechError {
@@ -116,7 +121,8 @@ function feed(stdin: Writable, input: Uint8Array | NodeJS.ReadableStream, onInpu
  */
 export async function* runProcess(specification: ProcessSpecification): AsyncGenerator<Buffer, void, undefined> {
   const { signal, tool } = specification;
-  if (signal?.aborted) throw abortedError(tool);
+  const stopped = () => specification.aborted?.() ?? abortedError(tool);
+  if (signal?.aborted) throw stopped();
   const child = launchProcess(specification.command, specification.args, {
     stdio: [specification.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
@@ -151,10 +157,12 @@ export async function* runProcess(specification: ProcessSpecification): AsyncGen
     }
     const code = await exited;
     await Promise.race([stderrClosed, new Promise((resolve) => setTimeout(resolve, 100))]);
-    if (signal?.aborted) throw abortedError(tool);
+    if (signal?.aborted) throw stopped();
     if (spawnError) {
       const errorCode = (spawnError as NodeJS.ErrnoException).code;
-      if (errorCode === 'ENOENT' || errorCode === 'EACCES') throw missingToolError(tool, specification.command, spawnError);
+      if (errorCode === 'ENOENT' || errorCode === 'EACCES') {
+        throw specification.missing?.(spawnError) ?? missingToolError(tool as 'ffmpeg' | 'ffprobe', specification.command, spawnError);
+      }
       throw new SpeechError('INTERNAL', `${tool} could not be started: ${spawnError.message}`, { cause: spawnError });
     }
     if (fed.inputError !== undefined) {

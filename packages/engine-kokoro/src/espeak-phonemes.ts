@@ -7,7 +7,7 @@
  * as an option): that gives the same line structure as the espeak-ng build inside the
  * `phonemizer` package kokoro.js uses, so the phonemes match kokoro.js's exactly.
  */
-import { launchProcess } from '@talkies/audio';
+import { collectProcess } from '@talkies/audio';
 import { SpeechError } from '@talkies/core';
 
 /** The espeak-ng binary: `TALKIES_ESPEAK_NG`, else `espeak-ng` from PATH. */
@@ -33,47 +33,24 @@ function aborted(): SpeechError {
 }
 
 /** Runs `espeak-ng -q --ipa -v <voice> -- <text>` and returns its non-empty output lines. */
-export function espeakIpa(text: string, voice: string, signal?: AbortSignal): Promise<string[]> {
-  if (signal?.aborted) return Promise.reject(aborted());
+export async function espeakIpa(text: string, voice: string, signal?: AbortSignal): Promise<string[]> {
   const viaStdin = Buffer.byteLength(text) > MAX_ARGUMENT_BYTES;
-  const args = ['-q', '--ipa', '-v', voice, ...(viaStdin ? ['--stdin'] : ['--', text])];
-  return new Promise((resolve, reject) => {
-    // Through @talkies/audio's process launcher: spawn() from a process holding a model
-    // blocks the event loop for as long as forking it takes.
-    const child = launchProcess(espeakPath(), args, { stdio: [viaStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    const output: Buffer[] = [];
-    let stderr = '';
-    let spawnError: Error | undefined;
-    child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-2000);
-    });
-    const kill = () => child.kill('SIGKILL');
-    signal?.addEventListener('abort', kill, { once: true });
-    child.once('error', (error: Error) => {
-      spawnError = error;
-    });
-    child.once('close', (code: number | null) => {
-      signal?.removeEventListener('abort', kill);
-      if (signal?.aborted) reject(aborted());
-      else if (spawnError) reject(espeakMissing(spawnError));
-      else if (code !== 0) {
-        reject(new SpeechError('INFERENCE_FAILED', `espeak-ng failed on voice '${voice}': ${stderr.trim() || `exit code ${code}`}`));
-      } else {
-        resolve(
-          Buffer.concat(output)
-            .toString('utf8')
-            .split('\n')
-            .filter((line) => line.length > 0),
-        );
-      }
-    });
-    if (viaStdin) {
-      child.stdin!.on('error', () => {});
-      child.stdin!.end(text, 'utf8');
-    }
+  // collectProcess starts it through @talkies/audio's process launcher: spawn() from a
+  // process holding a model blocks the event loop for as long as forking it takes.
+  const output = await collectProcess({
+    tool: 'espeak-ng',
+    command: espeakPath(),
+    args: ['-q', '--ipa', '-v', voice, ...(viaStdin ? ['--stdin'] : ['--', text])],
+    stdin: viaStdin ? Buffer.from(text, 'utf8') : undefined,
+    signal,
+    failure: (stderrTail) => new SpeechError('INFERENCE_FAILED', `espeak-ng failed on voice '${voice}': ${stderrTail}`),
+    missing: espeakMissing,
+    aborted,
   });
+  return output
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.length > 0);
 }
 
 /** Runs `task` over `items` with at most `limit` at once, keeping the order of results. */

@@ -4,22 +4,13 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { SpeechError } from '@talkies/core';
 import { ModelCatalog } from './model-catalog.js';
+import { decodeRepeatedly } from './staged-path.js';
 import { LoggerToken } from './tokens.js';
 
 const BOOT_SECONDS = Math.floor(Date.now() / 1000);
 
 /** `DELETE /api/ps/{id}` ids arrive URL-encoded, sometimes twice (LiteLLM's `%2F`). */
-export function decodeModelId(raw: string): string {
-  let id = raw;
-  for (let round = 0; round < 3 && /%[0-9a-f]{2}/i.test(id); round++) {
-    try {
-      id = decodeURIComponent(id);
-    } catch {
-      break;
-    }
-  }
-  return id;
-}
+export const decodeModelId = decodeRepeatedly;
 
 @injectable()
 export class ModelRoutes {

@@ -19,15 +19,8 @@ function invalid(message: string, param: string): SpeechError {
  */
 export function sanitizeStagedPath(raw: string, param = 'file_path'): string {
   if (!raw) throw invalid('path is empty', param);
-  let decoded = raw;
-  // Decode repeatedly so %2e%2e and %252e%252e are caught like '..'.
-  for (let round = 0; round < 3 && /%[0-9a-f]{2}/i.test(decoded); round++) {
-    try {
-      decoded = decodeURIComponent(decoded);
-    } catch {
-      break;
-    }
-  }
+  // Decoded repeatedly so %2e%2e and %252e%252e are caught like '..'.
+  const decoded = decodeRepeatedly(raw);
   for (const candidate of new Set([raw, decoded])) {
     if (candidate.includes('\0')) throw invalid('path contains null byte', param);
     if (candidate.includes('\\')) throw invalid('path contains backslash', param);
@@ -105,4 +98,20 @@ export async function resolveStagedFile(root: string, raw: string): Promise<stri
     throw new SpeechError('NOT_FOUND', `file_path not found: ${path} (not a regular file)`, { param: 'file_path' });
   }
   return realpath(absolute);
+}
+
+/**
+ * Percent-decode up to three times: clients (LiteLLM's `%2F` ids, double-encoded paths)
+ * send values encoded more than once. Stops at the first malformed escape.
+ */
+export function decodeRepeatedly(raw: string): string {
+  let value = raw;
+  for (let round = 0; round < 3 && /%[0-9a-f]{2}/i.test(value); round++) {
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      break;
+    }
+  }
+  return value;
 }
