@@ -3,7 +3,7 @@
  * upload cap, body parsing and the routes. Built from a tsyringe container so tests can
  * run several servers side by side.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -136,7 +136,6 @@ async function removeUploadsAfterResponse(ctx: Context, next: Next): Promise<voi
   } finally {
     const files = ctx.request.files;
     if (files) {
-      const { rm } = await import('node:fs/promises');
       for (const value of Object.values(files)) {
         for (const file of Array.isArray(value) ? value : [value]) {
           await rm(file.filepath, { force: true }).catch(() => undefined);
