@@ -37,6 +37,19 @@ export interface EngineContext<Options = unknown> {
   now(): number;
 }
 
+/** Progress of one file of a model download. */
+export interface DownloadProgress {
+  file: string;
+  received: number;
+  total: number;
+  done: boolean;
+}
+
+export interface DownloadOptions {
+  onProgress?(progress: DownloadProgress): void;
+  signal?: AbortSignal;
+}
+
 export interface EngineDefinition<Options = unknown> {
   /** The package name, for error messages. */
   name: string;
@@ -48,6 +61,11 @@ export interface EngineDefinition<Options = unknown> {
   optionsSchema?: z.ZodType<Options>;
   /** Build a backend for one model. Must be cheap: heavy work belongs in `load()`. */
   createBackend(context: EngineContext<Options>): Backend;
+  /**
+   * Optional: fetch a model's files into `paths.modelDir` without loading it (`talkies
+   * pull`). Engines without it are loaded once instead, which fetches what they need.
+   */
+  download?(context: EngineContext<Options>, options: DownloadOptions): Promise<unknown>;
   /** Optional: whether a model's files are on disk (for `talkies models`). */
   isDownloaded?(context: Pick<EngineContext<Options>, 'modelId' | 'entry' | 'paths'>): Promise<boolean>;
 }

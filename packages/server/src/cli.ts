@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * `talkies serve` starts the server; `talkies models` lists the catalog.
+ * `talkies serve` starts the server; `talkies models` lists the catalog; `talkies pull`
+ * downloads models ahead of time.
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelRegistry, resolveEngines, SpeechError } from '@talkies/core';
+import { ModelRegistry, resolveEngines, SpeechError, type DownloadProgress, type EngineContext } from '@talkies/core';
 import { loadConfig } from './config.js';
 import { startServer } from './server.js';
 
@@ -13,6 +14,7 @@ const USAGE = `usage: talkies <command>
 commands:
   serve     start the HTTP server (TALKIES_HOST, TALKIES_PORT, … see the README)
   models    list the configured models: slug, engine, modality, on disk, license
+  pull      download models into TALKIES_DATA_DIR ahead of time: talkies pull <slug…>
 `;
 
 function fail(error: unknown): never {
@@ -58,9 +60,78 @@ async function models(): Promise<void> {
   for (const row of rows) process.stdout.write(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd() + '\n');
 }
 
+function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
+
+/** One line per file: redrawn in place on a terminal, printed once when done otherwise. */
+function progressPrinter(slug: string): (progress: DownloadProgress) => void {
+  const tty = process.stderr.isTTY === true;
+  let lastDraw = 0;
+  return ({ file, received, total, done }) => {
+    const fraction = total > 0 ? received / total : 1;
+    const width = 24;
+    const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, '.');
+    const line = `${slug}  ${file}  [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${megabytes(received)}/${megabytes(total)} MB`;
+    if (tty) {
+      const now = Date.now();
+      if (!done && now - lastDraw < 100) return;
+      lastDraw = now;
+      process.stderr.write(`\r\x1b[2K${line}${done ? '\n' : ''}`);
+    } else if (done) {
+      process.stderr.write(`${line}\n`);
+    }
+  };
+}
+
+async function pull(slugs: string[]): Promise<void> {
+  if (slugs.length === 0) throw new SpeechError('INVALID_REQUEST', 'usage: talkies pull <slug…> (see `talkies models` for the slugs)');
+  const config = loadConfig();
+  const registry = await ModelRegistry.fromFile(config.modelsFile);
+  for (const slug of slugs) registry.require(slug);
+  const engines = await resolveEngines(registry, [process.cwd()]);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const logger = {
+    debug() {},
+    info() {},
+    warn: (object: object | string, message?: string) => process.stderr.write(`warning: ${message ?? (typeof object === 'string' ? object : '')}\n`),
+    error: (object: object | string, message?: string) => process.stderr.write(`error: ${message ?? (typeof object === 'string' ? object : '')}\n`),
+  };
+  for (const slug of slugs) {
+    const entry = registry.require(slug);
+    const engine = engines.bySlug.get(slug)!;
+    let options: unknown = entry.engineOptions ?? {};
+    if (engine.optionsSchema) {
+      const parsed = engine.optionsSchema.safeParse(options);
+      if (!parsed.success) throw new SpeechError('CONFIG_INVALID', `model '${slug}' has invalid engineOptions for ${engine.name}: ${parsed.error.message}`);
+      options = parsed.data;
+    }
+    const context: EngineContext = {
+      modelId: slug,
+      entry,
+      options,
+      paths: { dataDir: config.dataDir, modelDir: join(config.dataDir, 'models', slug) },
+      logger,
+      signal: controller.signal,
+      now: () => performance.now(),
+    };
+    if (engine.download) {
+      await engine.download(context, { onProgress: progressPrinter(slug), signal: controller.signal });
+    } else {
+      // No download hook: loading the model once fetches whatever it needs.
+      const backend = engine.createBackend(context);
+      await backend.load();
+      await backend.dispose();
+    }
+    process.stderr.write(`${slug}: ready in ${context.paths.modelDir}\n`);
+  }
+}
+
 const command = process.argv[2];
 if (command === 'serve') serve().catch(fail);
 else if (command === 'models') models().catch(fail);
+else if (command === 'pull') pull(process.argv.slice(3)).catch(fail);
 else {
   process.stderr.write(USAGE);
   process.exit(command ? 1 : 0);

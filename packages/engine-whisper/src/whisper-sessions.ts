@@ -1,0 +1,273 @@
+/**
+ * The two onnxruntime sessions of a Whisper export and the tensor plumbing around them:
+ * the encoder call, and one decoder step of the merged decoder with its KV cache.
+ *
+ * Merged-decoder protocol (optimum): the first step runs with `use_cache_branch = false`,
+ * the whole prompt and empty pasts; it computes the cross-attention keys and values from
+ * the encoder output. Later steps run with `use_cache_branch = true`, the new token(s) and
+ * every `present.*` fed back as `past_key_values.*` — except the encoder ones, whose
+ * presents are empty placeholders on the cached branch: the first step's stay in use.
+ */
+import type * as OnnxRuntime from 'onnxruntime-node';
+
+type Ort = typeof OnnxRuntime;
+type Tensor = OnnxRuntime.Tensor;
+type Session = OnnxRuntime.InferenceSession;
+
+export interface SessionSettings {
+  threads?: number;
+  executionProvider: 'cpu' | 'cuda';
+}
+
+/** Key/value cache of the decoder: `past_key_values.{i}.{decoder|encoder}.{key|value}` → tensor. */
+export type KeyValueCache = Map<string, Tensor>;
+
+export interface DecoderStepResult {
+  /** Float32 logits `[batch, length, vocabulary]`. */
+  logits: Float32Array;
+  batch: number;
+  length: number;
+  vocabulary: number;
+  cache: KeyValueCache;
+  /** Per decoder layer `[batch, heads, length, frames]` when the export has them and they were asked for. */
+  crossAttentions?: Array<{ data: Float32Array; dims: readonly number[] }>;
+}
+
+export function float32ToFloat16(values: Float32Array): Uint16Array {
+  const native = (globalThis as { Float16Array?: new (values: Float32Array) => ArrayBufferView }).Float16Array;
+  if (native) {
+    const half = new native(values);
+    return new Uint16Array(half.buffer, half.byteOffset, values.length);
+  }
+  const out = new Uint16Array(values.length);
+  const view = new DataView(new ArrayBuffer(4));
+  for (let index = 0; index < values.length; index++) {
+    view.setFloat32(0, values[index]!);
+    const bits = view.getUint32(0);
+    const sign = (bits >>> 16) & 0x8000;
+    const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+    const mantissa = bits & 0x7fffff;
+    if (exponent <= 0) {
+      out[index] = exponent < -10 ? sign : sign | ((mantissa | 0x800000) >> (1 - exponent + 13));
+    } else if (exponent >= 31) {
+      out[index] = sign | 0x7c00 | (((bits >>> 23) & 0xff) === 0xff && mantissa ? 0x200 : 0);
+    } else {
+      // Round to nearest even.
+      let half = sign | (exponent << 10) | (mantissa >> 13);
+      const rest = mantissa & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) half++;
+      out[index] = half;
+    }
+  }
+  return out;
+}
+
+export function float16ToFloat32(values: Uint16Array): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let index = 0; index < values.length; index++) {
+    const half = values[index]!;
+    const sign = half & 0x8000 ? -1 : 1;
+    const exponent = (half >> 10) & 0x1f;
+    const fraction = half & 0x3ff;
+    out[index] =
+      exponent === 0 ? sign * 2 ** -14 * (fraction / 1024)
+      : exponent === 31 ? (fraction ? NaN : sign * Infinity)
+      : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return out;
+}
+
+/**
+ * onnxruntime-common wraps float16 data in a Float16Array where the runtime has one (Node
+ * 24), but onnxruntime-node 1.30's binding cannot read Float16Array inputs ("not enough
+ * space … got 0"). Float16 inputs are therefore handed over as Uint16Array views of the
+ * same bits.
+ */
+function feedable(ort: Ort, tensor: Tensor): Tensor {
+  if (tensor.type !== 'float16' || tensor.data instanceof Uint16Array) return tensor;
+  const data = tensor.data as unknown as ArrayBufferView & { length: number };
+  return float16Tensor(ort, new Uint16Array(data.buffer, data.byteOffset, data.length), tensor.dims);
+}
+
+function float16Tensor(ort: Ort, bits: Uint16Array, dims: readonly number[]): Tensor {
+  const tensor = new ort.Tensor('float16', bits, dims);
+  if (!(tensor.data instanceof Uint16Array)) (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return tensor;
+}
+
+/** A tensor of `type` from raw element data (float16 as bits). */
+function makeTensor(ort: Ort, type: string, data: ArrayBufferView & { length: number }, dims: readonly number[]): Tensor {
+  if (type === 'float16') return float16Tensor(ort, data instanceof Uint16Array ? data : new Uint16Array(data.buffer, data.byteOffset, data.length), dims);
+  return new ort.Tensor(type as 'float32', data as Float32Array, dims);
+}
+
+function toFloat32(tensor: Tensor): Float32Array {
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  if (tensor.type === 'float16') {
+    const data = tensor.data as unknown;
+    if (data instanceof Uint16Array) return float16ToFloat32(data);
+    return Float32Array.from(data as ArrayLike<number>);
+  }
+  throw new Error(`unexpected tensor type ${tensor.type}`);
+}
+
+export class WhisperSessions {
+  readonly #ort: Ort;
+  readonly encoder: Session;
+  readonly decoder: Session;
+  readonly featureType: string;
+  readonly hiddenType: string;
+  readonly cacheType: string;
+  readonly hasUseCacheBranch: boolean;
+  readonly hasCrossAttentions: boolean;
+  readonly layers: number;
+  readonly heads: number;
+  readonly headSize: number;
+  readonly #cacheNames: string[];
+
+  private constructor(ort: Ort, encoder: Session, decoder: Session) {
+    this.#ort = ort;
+    this.encoder = encoder;
+    this.decoder = decoder;
+    const encoderInput = encoder.inputMetadata.find((item) => item.name === 'input_features');
+    this.featureType = encoderInput && encoderInput.isTensor ? encoderInput.type : 'float32';
+    const metadata = new Map(decoder.inputMetadata.map((item) => [item.name, item]));
+    const hidden = metadata.get('encoder_hidden_states');
+    this.hiddenType = hidden && hidden.isTensor ? hidden.type : 'float32';
+    this.#cacheNames = decoder.inputNames.filter((name) => name.startsWith('past_key_values.'));
+    if (this.#cacheNames.length === 0) {
+      throw new Error(`the decoder has no past_key_values inputs (inputs: ${decoder.inputNames.join(', ')}); use an export with decoder_model_merged.onnx`);
+    }
+    const first = metadata.get('past_key_values.0.decoder.key');
+    if (!first || !first.isTensor) throw new Error('the decoder has no past_key_values.0.decoder.key input');
+    this.cacheType = first.type;
+    const [, heads, , headSize] = first.shape;
+    if (typeof heads !== 'number' || typeof headSize !== 'number') {
+      throw new Error(`past_key_values.0.decoder.key has symbolic heads or head size (${JSON.stringify(first.shape)})`);
+    }
+    this.heads = heads;
+    this.headSize = headSize;
+    this.layers = this.#cacheNames.filter((name) => name.endsWith('.decoder.key')).length;
+    this.hasUseCacheBranch = decoder.inputNames.includes('use_cache_branch');
+    this.hasCrossAttentions = decoder.outputNames.includes('cross_attentions.0');
+  }
+
+  static async create(ort: Ort, encoderPath: string, decoderPath: string, settings: SessionSettings): Promise<WhisperSessions> {
+    const options: OnnxRuntime.InferenceSession.SessionOptions = {
+      executionProviders: [settings.executionProvider],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
+    };
+    const encoder = await ort.InferenceSession.create(encoderPath, options);
+    try {
+      const decoder = await ort.InferenceSession.create(decoderPath, options);
+      return new WhisperSessions(ort, encoder, decoder);
+    } catch (error) {
+      await encoder.release();
+      throw error;
+    }
+  }
+
+  async release(): Promise<void> {
+    await Promise.allSettled([this.encoder.release(), this.decoder.release()]);
+  }
+
+  /** Encoder output for one window: features `[melBins, frames]` → tensor `[1, positions, d]`. */
+  async encode(features: Float32Array, melBins: number, frames: number): Promise<Tensor> {
+    const data = this.featureType === 'float16' ? float32ToFloat16(features) : features;
+    const input = makeTensor(this.#ort, this.featureType, data, [1, melBins, frames]);
+    const output = await this.encoder.run({ input_features: input });
+    const hidden = output.last_hidden_state ?? Object.values(output)[0]!;
+    if (hidden.type !== this.hiddenType) {
+      // An fp32 encoder with an fp16 decoder (or the other way round), as mixed exports have.
+      const values = toFloat32(hidden);
+      return makeTensor(this.#ort, this.hiddenType, this.hiddenType === 'float16' ? float32ToFloat16(values) : values, hidden.dims);
+    }
+    return feedable(this.#ort, hidden);
+  }
+
+  /** Repeats the batch row of `tensor` `count` times (beam search starts from one row). */
+  tile(tensor: Tensor, count: number): Tensor {
+    if (count === 1) return tensor;
+    const data = feedable(this.#ort, tensor).data as Float32Array;
+    const tiled = new (data.constructor as Float32ArrayConstructor)(data.length * count);
+    for (let copy = 0; copy < count; copy++) tiled.set(data, copy * data.length);
+    return makeTensor(this.#ort, tensor.type, tiled, [count, ...tensor.dims.slice(1)]);
+  }
+
+  /** Reorders the batch rows of the self-attention cache (beam search). */
+  reorderCache(cache: KeyValueCache, rows: readonly number[]): KeyValueCache {
+    const next: KeyValueCache = new Map();
+    for (const [name, tensor] of cache) {
+      if (name.includes('.encoder.')) {
+        next.set(name, tensor);
+        continue;
+      }
+      const data = feedable(this.#ort, tensor).data as Float32Array;
+      const rowSize = data.length / tensor.dims[0]!;
+      const out = new (data.constructor as Float32ArrayConstructor)(rowSize * rows.length);
+      rows.forEach((row, index) => out.set(data.subarray(row * rowSize, (row + 1) * rowSize), index * rowSize));
+      next.set(name, makeTensor(this.#ort, tensor.type, out, [rows.length, ...tensor.dims.slice(1)]));
+    }
+    return next;
+  }
+
+  /** Empty pasts for the first step: `[batch, heads, 0, headSize]`. */
+  emptyCache(batch: number): KeyValueCache {
+    const cache: KeyValueCache = new Map();
+    for (const name of this.#cacheNames) {
+      const empty = this.cacheType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
+      cache.set(name, makeTensor(this.#ort, this.cacheType, empty, [batch, this.heads, 0, this.headSize]));
+    }
+    return cache;
+  }
+
+  /**
+   * One decoder call. Without `cache` it is the first step (no-cache branch). Returns the
+   * cache for the next step: new self-attention keys/values, and the encoder ones of the
+   * first step kept.
+   */
+  async step(
+    tokens: readonly number[],
+    batch: number,
+    encoderHidden: Tensor,
+    cache: KeyValueCache | undefined,
+    wantCrossAttentions: boolean,
+  ): Promise<DecoderStepResult> {
+    const length = tokens.length / batch;
+    const feeds: Record<string, Tensor> = {
+      input_ids: new this.#ort.Tensor('int64', BigInt64Array.from(tokens, (token) => BigInt(token)), [batch, length]),
+      encoder_hidden_states: feedable(this.#ort, encoderHidden),
+    };
+    const past = cache ?? this.emptyCache(batch);
+    for (const name of this.#cacheNames) feeds[name] = feedable(this.#ort, past.get(name)!);
+    if (this.hasUseCacheBranch) feeds.use_cache_branch = new this.#ort.Tensor('bool', Uint8Array.of(cache ? 1 : 0), [1]);
+    const fetches = this.decoder.outputNames.filter((name) => wantCrossAttentions || !name.startsWith('cross_attentions.'));
+    const output = await this.decoder.run(feeds, fetches);
+    const next: KeyValueCache = new Map();
+    for (const name of this.#cacheNames) {
+      const present = output[name.replace('past_key_values', 'present')];
+      // On the cached branch the encoder presents are empty placeholders: keep the first step's.
+      if (name.includes('.encoder.') && cache) next.set(name, cache.get(name)!);
+      else next.set(name, present!);
+    }
+    const logitsTensor = output.logits!;
+    const result: DecoderStepResult = {
+      logits: toFloat32(logitsTensor),
+      batch,
+      length,
+      vocabulary: logitsTensor.dims[2]!,
+      cache: next,
+    };
+    if (wantCrossAttentions && this.hasCrossAttentions) {
+      result.crossAttentions = [];
+      for (let layer = 0; ; layer++) {
+        const tensor = output[`cross_attentions.${layer}`];
+        if (!tensor) break;
+        result.crossAttentions.push({ data: toFloat32(tensor), dims: tensor.dims });
+      }
+    }
+    return result;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Decoding one 30 s window: the autoregressive loop over the merged decoder with its KV
+ * cache, greedy (or sampled, at a temperature above 0) or beam search.
+ */
+import type * as OnnxRuntime from 'onnxruntime-node';
+import { SpeechError } from '@talkies/core';
+import { applyFilters, argmax, logSumExp, type FilterSettings } from './logit-filters.js';
+import type { WhisperSessions } from './whisper-sessions.js';
+
+export interface WindowDecodeOptions {
+  /** Everything before the first generated token: [startofprev, context…,] sot, language, task, [notimestamps]. */
+  prompt: readonly number[];
+  /** Index of `<|startoftranscript|>` in the prompt (no-speech probability is read there). */
+  startOfTranscriptIndex: number;
+  noSpeech: number | undefined;
+  filters: FilterSettings;
+  /** Total length limit, prompt included (Whisper: 448). */
+  maxLength: number;
+  temperature: number;
+  beamSize: number;
+  random: () => number;
+  /** Collect cross-attention rows of these [layer, head] pairs (word timestamps). */
+  alignmentHeads?: ReadonlyArray<readonly [number, number]>;
+  signal: AbortSignal;
+}
+
+export interface WindowDecodeResult {
+  /** Generated tokens, end-of-text excluded. */
+  tokens: number[];
+  /** Sum of the chosen tokens' log-probabilities, end-of-text included. */
+  sumLogprob: number;
+  avgLogprob: number;
+  noSpeechProb: number;
+  temperature: number;
+  /**
+   * Per alignment head, `[steps][frames]` rows of cross-attention weights for the prompt's
+   * positions and every generated token (end-of-text included), when asked for.
+   */
+  attention?: Float32Array[][];
+}
+
+export function abortedError(): SpeechError {
+  return new SpeechError('ABORTED', 'the transcription was cancelled');
+}
+
+function softmaxAt(row: Float32Array, id: number): number {
+  return Math.exp(row[id]! - logSumExp(row));
+}
+
+/** Collects the alignment heads' rows out of a step's cross-attention outputs for one batch row. */
+function collectAttention(
+  sink: Float32Array[][],
+  crossAttentions: Array<{ data: Float32Array; dims: readonly number[] }> | undefined,
+  heads: ReadonlyArray<readonly [number, number]>,
+  batchRow: number,
+): void {
+  if (!crossAttentions) return;
+  heads.forEach(([layer, head], index) => {
+    const { data, dims } = crossAttentions[layer]!;
+    const [, headCount, length, frames] = dims as [number, number, number, number];
+    for (let position = 0; position < length; position++) {
+      const offset = ((batchRow * headCount + head) * length + position) * frames;
+      sink[index]!.push(data.slice(offset, offset + frames));
+    }
+  });
+}
+
+export async function decodeWindow(
+  sessions: WhisperSessions,
+  encoderHidden: OnnxRuntime.Tensor,
+  options: WindowDecodeOptions,
+): Promise<WindowDecodeResult> {
+  return options.beamSize > 1 && options.temperature === 0
+    ? beamSearch(sessions, encoderHidden, options)
+    : sampleOrGreedy(sessions, encoderHidden, options);
+}
+
+async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRuntime.Tensor, options: WindowDecodeOptions): Promise<WindowDecodeResult> {
+  const { prompt, filters, temperature, signal } = options;
+  const wantAttention = options.alignmentHeads !== undefined && sessions.hasCrossAttentions;
+  const attention: Float32Array[][] | undefined = wantAttention ? options.alignmentHeads!.map(() => []) : undefined;
+  const generated: number[] = [];
+  let sumLogprob = 0;
+  let noSpeechProb = 0;
+  let pending: Promise<Awaited<ReturnType<WhisperSessions['step']>>> | undefined = sessions.step(prompt, 1, encoderHidden, undefined, wantAttention);
+  while (pending) {
+    const step = await pending;
+    pending = undefined;
+    if (signal.aborted) throw abortedError();
+    const { vocabulary, length } = step;
+    // A copy: the filters write into it.
+    const row = step.logits.slice((length - 1) * vocabulary, length * vocabulary);
+    const normaliser = applyFilters(row, generated, filters);
+    const token = temperature > 0 ? sample(row, temperature, options.random) : argmax(row);
+    generated.push(token);
+    sumLogprob += row[token]! - (normaliser ?? logSumExp(row));
+    if (generated.length === 1 && options.noSpeech !== undefined) {
+      noSpeechProb = softmaxAt(step.logits.subarray(options.startOfTranscriptIndex * vocabulary, (options.startOfTranscriptIndex + 1) * vocabulary), options.noSpeech);
+    }
+    if (attention) collectAttention(attention, step.crossAttentions, options.alignmentHeads!, 0);
+    // The bookkeeping is done before the next call, not during it: on a small machine the
+    // JS thread would only take a core from onnxruntime (measured: no gain).
+    if (token !== filters.endOfText && prompt.length + generated.length < options.maxLength) {
+      pending = sessions.step([token], 1, encoderHidden, step.cache, wantAttention);
+    }
+  }
+  const tokens = generated.at(-1) === filters.endOfText ? generated.slice(0, -1) : generated;
+  return { tokens, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), noSpeechProb, temperature, attention };
+}
+
+function sample(row: Float32Array, temperature: number, random: () => number): number {
+  let maximum = -Infinity;
+  for (let index = 0; index < row.length; index++) if (row[index]! > maximum) maximum = row[index]!;
+  let total = 0;
+  const weights = new Float64Array(row.length);
+  for (let index = 0; index < row.length; index++) {
+    const weight = row[index] === -Infinity ? 0 : Math.exp((row[index]! - maximum) / temperature);
+    weights[index] = weight;
+    total += weight;
+  }
+  let threshold = random() * total;
+  for (let index = 0; index < row.length; index++) {
+    threshold -= weights[index]!;
+    if (threshold < 0 && weights[index]! > 0) return index;
+  }
+  return argmax(row);
+}
+
+interface Beam {
+  tokens: number[];
+  sumLogprob: number;
+  /** Row of this beam in the decoder batch. */
+  row: number;
+}
+
+/**
+ * openai/whisper's BeamSearchDecoder with patience 1: each step keeps the `beamSize` best
+ * continuations that do not end; finished sequences are collected until there are
+ * `beamSize` of them; the best by mean log-probability wins.
+ */
+async function beamSearch(sessions: WhisperSessions, encoderHidden: OnnxRuntime.Tensor, options: WindowDecodeOptions): Promise<WindowDecodeResult> {
+  const { prompt, filters, beamSize, signal } = options;
+  const endOfText = filters.endOfText;
+  const finished: Array<{ tokens: number[]; sumLogprob: number }> = [];
+  let beams: Beam[] = [{ tokens: [], sumLogprob: 0, row: 0 }];
+  let noSpeechProb = 0;
+  // First step with one row; its cache is then tiled to the beams.
+  let step = await sessions.step(prompt, 1, encoderHidden, undefined, false);
+  if (options.noSpeech !== undefined) {
+    const v = step.vocabulary;
+    noSpeechProb = softmaxAt(step.logits.subarray(options.startOfTranscriptIndex * v, (options.startOfTranscriptIndex + 1) * v), options.noSpeech);
+  }
+  let tiledHidden = encoderHidden;
+  let firstStep = true;
+  while (beams.length > 0) {
+    if (signal.aborted) throw abortedError();
+    const { vocabulary, length } = step;
+    const candidates: Array<{ parent: Beam; token: number; sumLogprob: number }> = [];
+    for (const beam of beams) {
+      const offset = (beam.row * length + length - 1) * vocabulary;
+      const row = step.logits.slice(offset, offset + vocabulary);
+      applyFilters(row, beam.tokens, filters);
+      const normaliser = logSumExp(row);
+      // The beamSize + 1 best tokens of this beam.
+      const best: Array<[number, number]> = [];
+      for (let id = 0; id < row.length; id++) {
+        const value = row[id]!;
+        if (value === -Infinity) continue;
+        if (best.length < beamSize + 1) {
+          best.push([id, value]);
+          best.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+        } else if (value > best[beamSize]![1]) {
+          best[beamSize] = [id, value];
+          best.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+        }
+      }
+      for (const [token, value] of best) candidates.push({ parent: beam, token, sumLogprob: beam.sumLogprob + value - normaliser });
+    }
+    candidates.sort((a, b) => b.sumLogprob - a.sumLogprob);
+    const next: Beam[] = [];
+    const seen = new Set<string>();
+    for (const candidate of candidates) {
+      const tokens = [...candidate.parent.tokens, candidate.token];
+      const key = tokens.join(',');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (candidate.token === endOfText) {
+        if (finished.length < beamSize) finished.push({ tokens: candidate.parent.tokens, sumLogprob: candidate.sumLogprob });
+      } else if (next.length < beamSize) {
+        next.push({ tokens, sumLogprob: candidate.sumLogprob, row: candidate.parent.row });
+      }
+      if (next.length >= beamSize && finished.length >= beamSize) break;
+    }
+    if (finished.length >= beamSize || next.length === 0 || prompt.length + next[0]!.tokens.length >= options.maxLength) {
+      for (const beam of next) if (finished.length < beamSize) finished.push({ tokens: beam.tokens, sumLogprob: beam.sumLogprob });
+      break;
+    }
+    // Next step: one row per surviving beam, cache rows reordered to follow their parents.
+    let cache = step.cache;
+    if (firstStep) {
+      tiledHidden = sessions.tile(encoderHidden, next.length);
+      const tiled = new Map<string, OnnxRuntime.Tensor>();
+      for (const [name, tensor] of cache) tiled.set(name, sessions.tile(tensor, next.length));
+      cache = tiled;
+      firstStep = false;
+    } else {
+      cache = sessions.reorderCache(cache, next.map((beam) => beam.row));
+      if (next.length !== beams.length) {
+        for (const [name, tensor] of cache) if (name.includes('.encoder.')) cache.set(name, sessions.tile(sliceRow(tensor, sessions), next.length));
+        tiledHidden = sessions.tile(sliceRow(tiledHidden, sessions), next.length);
+      }
+    }
+    next.forEach((beam, index) => (beam.row = index));
+    beams = next;
+    step = await sessions.step(beams.map((beam) => beam.tokens.at(-1)!), beams.length, tiledHidden, cache, false);
+  }
+  let best = finished[0]!;
+  let bestScore = -Infinity;
+  for (const candidate of finished) {
+    const score = candidate.sumLogprob / (candidate.tokens.length + 1);
+    if (score > bestScore) {
+      bestScore = score;
+      best = candidate;
+    }
+  }
+  return {
+    tokens: best.tokens,
+    sumLogprob: best.sumLogprob,
+    avgLogprob: best.sumLogprob / (best.tokens.length + 1),
+    noSpeechProb,
+    temperature: 0,
+  };
+}
+
+/** The first batch row of a tensor whose rows are all equal. */
+function sliceRow(tensor: OnnxRuntime.Tensor, sessions: WhisperSessions): OnnxRuntime.Tensor {
+  if (tensor.dims[0] === 1) return tensor;
+  const data = tensor.data as Float32Array;
+  const rowSize = data.length / tensor.dims[0]!;
+  return sessions.tile(
+    new (tensor.constructor as typeof OnnxRuntime.Tensor)(tensor.type as 'float32', data.slice(0, rowSize), [1, ...tensor.dims.slice(1)]),
+    1,
+  );
+}
