@@ -111,6 +111,8 @@ async function collect(blocks: AsyncIterable<SpeechAudio>): Promise<SpeechAudio>
     parts.push(block.samples);
     length += block.samples.length;
   }
+  // One block (a one-sentence input) needs no copy.
+  if (parts.length === 1) return { samples: parts[0]!, sampleRate: sampleRate! };
   const samples = new Float32Array(length);
   let offset = 0;
   for (const part of parts) {
