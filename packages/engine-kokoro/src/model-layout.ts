@@ -202,33 +202,26 @@ class NvidiaFiles implements ModelFiles {
   }
 
   async vocabulary(): Promise<Map<string, number>> {
+    return this.#parseFile('tokens.txt', parseTokensText);
+  }
+
+  /** Read a text file of the snapshot and parse it; missing and malformed files say which. */
+  async #parseFile<T>(name: string, parse: (text: string) => T): Promise<T> {
     let text: string;
     try {
-      text = await readFile(join(this.directory, 'tokens.txt'), 'utf8');
+      text = await readFile(join(this.directory, name), 'utf8');
     } catch (cause) {
-      throw missing(this.modelId, 'tokens.txt', this.directory, this.repo, cause);
+      throw missing(this.modelId, name, this.directory, this.repo, cause);
     }
     try {
-      return parseTokensText(text);
+      return parse(text);
     } catch (cause) {
-      throw malformed(this.modelId, `tokens.txt: ${(cause as Error).message}`);
+      throw malformed(this.modelId, `${name}: ${(cause as Error).message}`);
     }
   }
 
   #voiceIndex(): Promise<Map<string, number>> {
-    this.#index ??= (async () => {
-      let text: string;
-      try {
-        text = await readFile(join(this.directory, 'voices.txt'), 'utf8');
-      } catch (cause) {
-        throw missing(this.modelId, 'voices.txt', this.directory, this.repo, cause);
-      }
-      try {
-        return parseVoiceIndex(text);
-      } catch (cause) {
-        throw malformed(this.modelId, `voices.txt: ${(cause as Error).message}`);
-      }
-    })();
+    this.#index ??= this.#parseFile('voices.txt', parseVoiceIndex);
     this.#index.catch(() => {
       this.#index = undefined;
     });

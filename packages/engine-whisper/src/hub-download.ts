@@ -16,17 +16,11 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { SpeechError, type EngineLogger } from '@talkies/core';
+import { SpeechError, type DownloadProgress, type EngineLogger } from '@talkies/core';
 import { belongsToVariant, OPTIONAL_FILES, PRECISION_SUFFIX, requiredFiles, type Precision } from './model-files.js';
 
-export interface DownloadProgress {
-  /** Path inside the repository, e.g. `onnx/encoder_model.onnx`. */
-  file: string;
-  received: number;
-  total: number;
-  /** The file is complete (also sent for files that were already there). */
-  done: boolean;
-}
+/** Per-file progress, as core's engine contract defines it (`file` is the path inside the repository). */
+export type { DownloadProgress };
 
 export interface DownloadOptions {
   modelId: string;
