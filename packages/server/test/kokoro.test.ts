@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFixtures } from '@talkies/engine-kokoro/fixtures';
-import { SCRIPTED, probe, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from './test-server.js';
 
 let server: TestServer;
 let client: OpenAI;
@@ -27,13 +27,6 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-const EXPECTED = {
-  mp3: { contentType: 'audio/mpeg', codec: 'mp3' },
-  opus: { contentType: 'audio/ogg', codec: 'opus' },
-  aac: { contentType: 'audio/aac', codec: 'aac' },
-  flac: { contentType: 'audio/flac', codec: 'flac' },
-  wav: { contentType: 'audio/wav', codec: 'pcm_s16le' },
-} as const;
 
 async function wav(model: string, voice: string | undefined, input: string): Promise<Buffer> {
   const body: Record<string, unknown> = { model, input, response_format: 'wav' };

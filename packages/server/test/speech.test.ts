@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ESPEAK, SCRIPTED, probe, startTestServer, type TestServer } from './test-server.js';
+import { ESPEAK, SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from './test-server.js';
 
 let server: TestServer;
 let client: OpenAI;
@@ -21,13 +21,6 @@ function speech(body: Record<string, unknown>): Promise<Response> {
   });
 }
 
-const EXPECTED = {
-  mp3: { contentType: 'audio/mpeg', codec: 'mp3' },
-  opus: { contentType: 'audio/ogg', codec: 'opus' },
-  aac: { contentType: 'audio/aac', codec: 'aac' },
-  flac: { contentType: 'audio/flac', codec: 'flac' },
-  wav: { contentType: 'audio/wav', codec: 'pcm_s16le' },
-} as const;
 
 describe('POST /v1/audio/speech with espeak through the official openai client', () => {
   for (const [format, expected] of Object.entries(EXPECTED)) {

@@ -76,3 +76,12 @@ export function gate(): { promise: Promise<void>; open(): void } {
   });
   return { promise, open };
 }
+
+/** What each encoded speech format must look like: its Content-Type and ffprobe's codec name. */
+export const EXPECTED_CODECS = {
+  mp3: { contentType: 'audio/mpeg', codec: 'mp3' },
+  opus: { contentType: 'audio/ogg', codec: 'opus' },
+  aac: { contentType: 'audio/aac', codec: 'aac' },
+  flac: { contentType: 'audio/flac', codec: 'flac' },
+  wav: { contentType: 'audio/wav', codec: 'pcm_s16le' },
+} as const;
