@@ -1,9 +1,8 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
-import { defineEngine } from '@talkies/core';
+import { defineEngine, type DownloadOptions, type EngineContext } from '@talkies/core';
+import type { DownloadSummary } from '@talkies/hub';
 import { KokoroBackend } from './kokoro-backend.js';
 import { kokoroOptionsSchema, type KokoroOptions } from './kokoro-options.js';
-import { NVIDIA_MODEL_FILE, ONNX_COMMUNITY_DTYPES } from './model-layout.js';
+import { downloadKokoro, missingFiles } from './model-download.js';
 
 /**
  * Kokoro-82M through onnxruntime-node, for both snapshot layouts: `kokoro` (the
@@ -20,20 +19,22 @@ export default defineEngine<KokoroOptions>({
     return new KokoroBackend(context);
   },
   async isDownloaded({ entry, paths }) {
-    const options = (entry.engineOptions ?? {}) as KokoroOptions;
-    const nvidia = (options.layout ?? (entry.executor === 'kokoro_nvidia' ? 'nvidia' : 'onnx-community')) === 'nvidia';
-    const model = options.model ?? (nvidia ? NVIDIA_MODEL_FILE : `onnx/model${ONNX_COMMUNITY_DTYPES[options.dtype ?? 'fp32']}.onnx`);
-    const required = nvidia ? [model, 'tokens.txt', 'voices.bin', 'voices.txt'] : [model, 'tokenizer.json', 'voices'];
-    try {
-      await Promise.all(required.map((file) => access(join(paths.modelDir, file))));
-      return true;
-    } catch {
-      return false;
-    }
+    const parsed = kokoroOptionsSchema.safeParse(entry.engineOptions ?? {});
+    return (await missingFiles(paths.modelDir, entry, parsed.success ? parsed.data : {})).length === 0;
+  },
+  /**
+   * Fetches the files the entry's layout reads (the model variant, its vocabulary and the
+   * catalog voices) from the hub (`HF_ENDPOINT`, `HF_TOKEN`) into the model directory,
+   * without loading the model. `talkies pull` calls it; `load()` does the same when files are missing.
+   */
+  async download(context: EngineContext<KokoroOptions>, options: DownloadOptions = {}): Promise<DownloadSummary> {
+    return downloadKokoro(context, options);
   },
 });
 
 export { KokoroBackend } from './kokoro-backend.js';
+export { kokoroFileSet, type KokoroFileSet } from './model-download.js';
+export type { DownloadProgress, DownloadSummary } from '@talkies/hub';
 export { kokoroOptionsSchema, type KokoroOptions } from './kokoro-options.js';
 export { KOKORO_LANGUAGES, languageOfVoice, type KokoroLanguage } from './languages.js';
 export { KOKORO_VOCABULARY } from './phoneme-vocabulary.js';

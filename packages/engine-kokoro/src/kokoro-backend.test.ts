@@ -195,7 +195,8 @@ describe('an export whose speed input is int32', () => {
 
 describe('files that are missing or wrong', () => {
   it('voices() and load() say which file is missing and what to download', async () => {
-    const backend = createBackend('/nonexistent/kokoro', 'kokoro');
+    // Downloads off: this test must not reach the real hub (model-download.test.ts covers downloads).
+    const backend = createBackend('/nonexistent/kokoro', 'kokoro', { download: false });
     const error = await errorOf(backend.voices());
     expect(error.code).toBe('MODEL_UNAVAILABLE');
     expect(error.message).toMatch(/voices\/.*onnx-community\/Kokoro-82M-v1.0-ONNX/);

@@ -11,6 +11,7 @@ import {
 import type { KokoroOptions } from './kokoro-options.js';
 import type { KokoroRuntime } from './kokoro-runtime.js';
 import { KOKORO_LANGUAGE_CODES, languageChoices, languageFromRequest, languageOfVoice, type KokoroLanguage } from './languages.js';
+import { downloadKokoro, missingFiles } from './model-download.js';
 import { modelFiles, type LayoutName, type ModelFiles } from './model-layout.js';
 import { parseVoice } from './voice-blend.js';
 
@@ -78,6 +79,7 @@ export class KokoroBackend implements TtsBackend {
   }
 
   async load(): Promise<void> {
+    await this.#downloadIfMissing();
     const [{ KokoroRuntime }, pipeline] = await Promise.all([import('./kokoro-runtime.js'), import('./synthesis-pipeline.js')]);
     const names = await this.#catalogNames();
     if (!names.includes(this.defaultVoice)) {
@@ -94,6 +96,23 @@ export class KokoroBackend implements TtsBackend {
     });
     this.#pipeline = pipeline;
     this.#runtime = runtime;
+  }
+
+  /** Missing files come from the hub first (like `talkies pull`), unless `engineOptions.download` is false. */
+  async #downloadIfMissing(): Promise<void> {
+    const context = this.#context;
+    const options = context.options ?? {};
+    const missing = await missingFiles(context.paths.modelDir, context.entry, options);
+    if (missing.length === 0) return;
+    if (options.download === false) {
+      throw new SpeechError(
+        'MODEL_UNAVAILABLE',
+        `model '${context.modelId}' is not on disk (missing in ${context.paths.modelDir}: ${missing.join(', ')}) and downloads are off for it; put the files of ${context.entry.repo} there, or set engineOptions.download to true`,
+        { executor: context.entry.executor, model: context.modelId },
+      );
+    }
+    await downloadKokoro(context);
+    this.#names = undefined;
   }
 
   async dispose(): Promise<void> {

@@ -28,6 +28,8 @@ export const kokoroOptionsSchema = z
       .strict()
       .optional(),
     outputName: z.string().min(1).optional(),
+    /** Fetch missing files from the Hugging Face hub (`HF_ENDPOINT`, `HF_TOKEN`) on load (default true). */
+    download: z.boolean().optional(),
   })
   .strict();
 

@@ -62,7 +62,7 @@ export interface ModelFiles {
 function missing(modelId: string, what: string, directory: string, repo: string, cause?: unknown): SpeechError {
   return new SpeechError(
     'MODEL_UNAVAILABLE',
-    `model '${modelId}' is missing ${what} under ${directory}; download ${repo} into that directory (or generate test models with \`pnpm fixtures\`)`,
+    `model '${modelId}' is missing ${what} under ${directory}; \`talkies pull ${modelId}\` (or loading the model) downloads it from ${repo} (or generate test models with \`pnpm fixtures\`)`,
     { model: modelId, cause },
   );
 }

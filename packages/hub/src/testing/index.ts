@@ -1,0 +1,1 @@
+export { startFakeHub, type FakeHub, type FakeHubOptions } from './fake-hub.js';
