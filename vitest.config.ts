@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // No test may reach the real model hub: anything that forgets to point at its own
+    // loopback fake hub fails fast on a closed loopback port instead.
+    env: { HF_ENDPOINT: 'http://127.0.0.1:9' },
     reporters: ['default', './test/summary-reporter.ts'],
   },
 });
