@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, startServer } from '../src/index.js';
-import { SCRIPTED, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, startTestServer, type TestServer, readJson } from './test-server.js';
 
 async function bootWith(models: unknown, environment: NodeJS.ProcessEnv = {}): Promise<unknown> {
   const directory = await mkdtemp(join(tmpdir(), 'talkies-boot-'));
@@ -76,8 +76,8 @@ describe('boot refuses a bad configuration and says what to fix', () => {
       logger: pino({ level: 'silent' }),
     });
     try {
-      expect((await (await fetch(`${server.url}/healthz`)).json()).models).toEqual(['c', 'a']);
-      expect(await (await fetch(`${server.url}/api/ps`)).json()).toMatchObject({
+      expect((await readJson(await fetch(`${server.url}/healthz`))).models).toEqual(['c', 'a']);
+      expect(await readJson(await fetch(`${server.url}/api/ps`))).toMatchObject({
         models: [{ id: 'a', idle_seconds: null, active_requests: 0 }],
       });
     } finally {

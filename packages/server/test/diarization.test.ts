@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCRIPTED, makeTone, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, makeTone, startTestServer, type TestServer, readJson } from './test-server.js';
 
 const sharedAudio = resolve(__dirname, '../../../../shared/audio');
 const stereoPath = join(sharedAudio, 'stereo_diarization.wav');
@@ -26,7 +26,7 @@ describe.skipIf(!haveShared)('stereo diarization on a real two-speaker recording
   it('transcribes each channel and merges them by start time, left first on ties', async () => {
     const response = await transcribe({ model: 'scripted', diarization: 'yes', response_format: 'verbose_json' }, stereoPath);
     expect(response.status).toBe(200);
-    const body = await response.json();
+    const body = await readJson(response);
     expect(body.segments.map((segment: { id: number; channel: string; start: number }) => [segment.id, segment.channel, segment.start])).toEqual([
       [0, 'L', 0],
       [1, 'R', 0],
@@ -50,12 +50,12 @@ describe.skipIf(!haveShared)('stereo diarization on a real two-speaker recording
       { model: 'scripted', diarization: 'true', speaker_labels: 'left=Agent,right=Caller' },
       stereoPath,
     );
-    expect((await response.json()).text).toBe('Agent: the quick.\nCaller: the quick.\nAgent: quick brown.\nCaller: quick brown.');
+    expect((await readJson(response)).text).toBe('Agent: the quick.\nCaller: the quick.\nAgent: quick brown.\nCaller: quick brown.');
   });
 
   it('downmixes stereo without diarization', async () => {
     const response = await transcribe({ model: 'scripted', diarization: 'false', response_format: 'verbose_json' }, stereoPath);
-    const body = await response.json();
+    const body = await readJson(response);
     expect(body.segments.every((segment: Record<string, unknown>) => !('channel' in segment))).toBe(true);
     expect(body.segments).toHaveLength(2);
   });
@@ -66,11 +66,11 @@ describe('diarization refuses sources that are not stereo', () => {
     const mono = await makeTone(join(server.dataDir, 'mono.wav'), 2);
     const monoResponse = await transcribe({ model: 'scripted', diarization: 'true' }, mono);
     expect(monoResponse.status).toBe(400);
-    expect((await monoResponse.json()).detail).toMatch(/requires a stereo \(2-channel\) source; got 1 channel\(s\)/);
+    expect((await readJson(monoResponse)).detail).toMatch(/requires a stereo \(2-channel\) source; got 1 channel\(s\)/);
     const three = await makeTone(join(server.dataDir, 'three.wav'), 2, ['-ac', '3']);
     const threeResponse = await transcribe({ model: 'scripted', diarization: 'true' }, three);
     expect(threeResponse.status).toBe(400);
-    expect((await threeResponse.json()).detail).toMatch(/got 3 channel\(s\)/);
+    expect((await readJson(threeResponse)).detail).toMatch(/got 3 channel\(s\)/);
   });
 
   it('422 for malformed speaker_labels', async () => {

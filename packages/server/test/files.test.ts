@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentTypeFor, FileStore } from '../src/file-store.js';
 import { openRequest, rawRequest, readResponse } from './raw-http.js';
-import { SCRIPTED, makeTone, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, makeTone, startTestServer, type TestServer, readJson } from './test-server.js';
 
 const MAX_UPLOAD = 256 * 1024;
 
@@ -209,7 +209,7 @@ describe('path rules over raw HTTP (400 naming the rule)', () => {
       form.append('file_path', 'escape/secret.txt');
       const transcription = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
       expect(transcription.status).toBe(400);
-      expect((await transcription.json()).error.message).toMatch(/path escapes base directory/);
+      expect((await readJson(transcription)).error.message).toMatch(/path escapes base directory/);
     } finally {
       for (const name of ['escape', 'secret-link.txt', 'dangling']) await rm(join(root, name));
     }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scriptedControl } from '@talkies-fixtures/engine-scripted';
-import { SCRIPTED, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, startTestServer, type TestServer, readJson } from './test-server.js';
 
 const run = promisify(execFile);
 const jfk = resolve(__dirname, '../../../../shared/audio/jfk.wav');
@@ -36,7 +36,7 @@ async function transcribe(model: string, path: string): Promise<{ status: number
   form.append('response_format', 'verbose_json');
   form.append('file', new Blob([await readFile(path)]), 'long.flac');
   const response = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await readJson(response) };
 }
 
 describe.skipIf(!haveShared)('long audio through the server', () => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { scriptedControl } from '@talkies-fixtures/engine-scripted';
-import { SCRIPTED, gate, makeTone, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, gate, makeTone, startTestServer, type TestServer, readJson } from './test-server.js';
 
 let tone: Uint8Array;
 let server: TestServer | undefined;
@@ -41,7 +41,7 @@ function transcribe(model: string): Promise<Response> {
 }
 
 async function ps(): Promise<{ id: string; idle_seconds: number | null; active_requests: number; max_concurrency: number; repo: string }[]> {
-  return ((await (await fetch(`${server!.url}/api/ps`)).json()) as { models: never[] }).models;
+  return ((await readJson(await fetch(`${server!.url}/api/ps`))) as { models: never[] }).models;
 }
 
 function eventsFor(model: string) {
@@ -65,13 +65,13 @@ const two = (prefix: string, extra: Record<string, unknown> = {}) => ({
 describe('GET /v1/models, /healthz, /api/ps', () => {
   it('lists models with modality and loaded ones with idle_seconds and active_requests', async () => {
     server = await startTestServer(two('list'));
-    const models = await (await fetch(`${server.url}/v1/models`)).json();
+    const models = await readJson(await fetch(`${server.url}/v1/models`));
     expect(models.object).toBe('list');
     expect(models.data.map((model: { id: string; modality: string }) => [model.id, model.modality])).toEqual([
       ['list-a', 'asr'],
       ['list-b', 'asr'],
     ]);
-    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ ok: true, device: 'cpu', models: ['list-a', 'list-b'] });
+    expect(await readJson(await fetch(`${server.url}/healthz`))).toEqual({ ok: true, device: 'cpu', models: ['list-a', 'list-b'] });
     expect(await ps()).toEqual([]);
     expect((await transcribe('list-a')).status).toBe(200);
     server.advance(1500);
@@ -174,7 +174,7 @@ describe('eviction pool through HTTP', () => {
     expect((await request).status).toBe(200);
     const response = await deletion;
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ unloaded: 'delete-a' });
+    expect(await readJson(response)).toEqual({ unloaded: 'delete-a' });
     expect(await ps()).toEqual([]);
   });
 
@@ -184,14 +184,14 @@ describe('eviction pool through HTTP', () => {
       expect((await transcribe('org/model')).status).toBe(200);
       const response = await fetch(`${server.url}/api/ps/${path}`, { method: 'DELETE' });
       expect(response.status, path).toBe(200);
-      expect(await response.json()).toEqual({ unloaded: 'org/model' });
+      expect(await readJson(response)).toEqual({ unloaded: 'org/model' });
     }
     const notLoaded = await fetch(`${server.url}/api/ps/org%2Fmodel`, { method: 'DELETE' });
     expect(notLoaded.status).toBe(404);
-    expect((await notLoaded.json()).error.code).toBe('model_not_loaded');
+    expect((await readJson(notLoaded)).error.code).toBe('model_not_loaded');
     const unknown = await fetch(`${server.url}/api/ps/nope`, { method: 'DELETE' });
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).detail).toBe("unknown model 'nope'; configured: org/model");
+    expect((await readJson(unknown)).detail).toBe("unknown model 'nope'; configured: org/model");
   });
 
   it('POST /unload unloads everything and reports what it unloaded', async () => {
@@ -200,9 +200,9 @@ describe('eviction pool through HTTP', () => {
     await transcribe('all-b');
     const response = await fetch(`${server.url}/unload`, { method: 'POST' });
     expect(response.status).toBe(200);
-    expect(((await response.json()).unloaded as string[]).sort()).toEqual(['all-a', 'all-b']);
+    expect(((await readJson(response)).unloaded as string[]).sort()).toEqual(['all-a', 'all-b']);
     expect(await ps()).toEqual([]);
-    expect(await (await fetch(`${server.url}/unload`, { method: 'POST' })).json()).toEqual({ unloaded: [] });
+    expect(await readJson(await fetch(`${server.url}/unload`, { method: 'POST' }))).toEqual({ unloaded: [] });
   });
 });
 

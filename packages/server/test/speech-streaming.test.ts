@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFixtures } from '@talkies/engine-kokoro/fixtures';
-import { ESPEAK, probe, startTestServer, type TestServer } from './test-server.js';
+import { ESPEAK, probe, startTestServer, type TestServer, readJson } from './test-server.js';
 
 let server: TestServer;
 let client: OpenAI;
@@ -62,7 +62,7 @@ async function chunksOf(response: Response): Promise<Array<{ bytes: Buffer; at: 
 }
 
 async function activeRequests(slug: string): Promise<number> {
-  const { models } = (await (await fetch(`${server.url}/api/ps`)).json()) as { models: Array<{ id: string; active_requests: number }> };
+  const { models } = (await readJson(await fetch(`${server.url}/api/ps`))) as { models: Array<{ id: string; active_requests: number }> };
   return models.find((model) => model.id === slug)?.active_requests ?? 0;
 }
 
@@ -209,13 +209,13 @@ describe('errors before the first byte are ordinary error answers', () => {
       const response = await speech({ model: 'kokoro-82m', voice: 'af_nobody', input: 'Hi.', stream_format });
       expect(response.status).toBe(400);
       expect(response.headers.get('content-type')).toMatch(/json/);
-      expect((await response.json()).detail).toMatch(/available voices: .*af_heart/);
+      expect((await readJson(response)).detail).toMatch(/available voices: .*af_heart/);
     }
   });
 
   it('nothing to pronounce: 400, not a broken stream', async () => {
     const response = await speech({ model: 'kokoro-82m', input: '_ _', response_format: 'mp3', stream_format: 'audio' });
     expect(response.status).toBe(400);
-    expect((await response.json()).error.param).toBe('input');
+    expect((await readJson(response)).error.param).toBe('input');
   });
 });

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ESPEAK, SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from './test-server.js';
+import { ESPEAK, SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED, readJson } from './test-server.js';
 
 let server: TestServer;
 let client: OpenAI;
@@ -83,7 +83,7 @@ describe('POST /v1/audio/speech with espeak through the official openai client',
   });
 
   it('lists voices with the default marked', async () => {
-    const { voices } = (await (await fetch(`${server.url}/v1/audio/voices`)).json()) as {
+    const { voices } = (await readJson(await fetch(`${server.url}/v1/audio/voices`))) as {
       voices: { voice: string; model: string; default: boolean }[];
     };
     expect(voices.every((voice) => voice.model === 'espeak')).toBe(true);
@@ -101,13 +101,13 @@ describe('speech check order and status codes', () => {
   it('400 for an ASR model, pointing at the transcription route', async () => {
     const response = await speech({ model: 'scripted-a', input: 'hi' });
     expect(response.status).toBe(400);
-    expect((await response.json()).detail).toBe("model 'scripted-a' is not a TTS model — try /v1/audio/transcriptions");
+    expect((await readJson(response)).detail).toBe("model 'scripted-a' is not a TTS model — try /v1/audio/transcriptions");
   });
 
   it('400 for an unknown voice, listing voices', async () => {
     const response = await speech({ model: 'espeak', input: 'hi', voice: 'this_voice_does_not_exist' });
     expect(response.status).toBe(400);
-    const body = await response.json();
+    const body = await readJson(response);
     expect(body.error.param).toBe('voice');
     expect(body.detail).toMatch(/unknown voice 'this_voice_does_not_exist'.*alloy/);
   });
@@ -115,20 +115,20 @@ describe('speech check order and status codes', () => {
   it('400 for an unknown response_format, listing the valid ones', async () => {
     const response = await speech({ model: 'espeak', input: 'hi', response_format: 'ogg' });
     expect(response.status).toBe(400);
-    expect((await response.json()).detail).toMatch(/mp3, opus, aac, flac, wav, pcm/);
+    expect((await readJson(response)).detail).toMatch(/mp3, opus, aac, flac, wav, pcm/);
   });
 
   it('400 for blank input', async () => {
     const response = await speech({ model: 'espeak', input: '   ' });
     expect(response.status).toBe(400);
-    expect((await response.json()).detail).toMatch(/input text is empty/);
+    expect((await readJson(response)).detail).toMatch(/input text is empty/);
   });
 
   it('422 for speed outside 0.25..4 and for a missing input', async () => {
     for (const speed of [0.1, 4.5]) {
       const response = await speech({ model: 'espeak', input: 'hi', speed });
       expect(response.status, String(speed)).toBe(422);
-      expect((await response.json()).error.param).toBe('speed');
+      expect((await readJson(response)).error.param).toBe('speed');
     }
     expect((await speech({ model: 'espeak' })).status).toBe(422);
   });
@@ -138,7 +138,7 @@ describe('speech check order and status codes', () => {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ',
     });
     expect(response.status).toBe(400);
-    const body = await response.json();
+    const body = await readJson(response);
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.detail).toMatch(/not valid JSON/);
   });

@@ -85,3 +85,9 @@ export const EXPECTED_CODECS = {
   flac: { contentType: 'audio/flac', codec: 'flac' },
   wav: { contentType: 'audio/wav', codec: 'pcm_s16le' },
 } as const;
+
+/** A response's JSON body, typed loosely: the tests assert its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function readJson(response: Response): Promise<any> {
+  return response.json();
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scriptedControl } from '@talkies-fixtures/engine-scripted';
-import { ESPEAK, SCRIPTED, makeTone, startTestServer, type TestServer } from './test-server.js';
+import { ESPEAK, SCRIPTED, makeTone, startTestServer, type TestServer, readJson } from './test-server.js';
 
 let server: TestServer;
 let client: OpenAI;
@@ -34,7 +34,7 @@ describe('POST /v1/audio/transcriptions through the official openai client', () 
       .create({ file: createReadStream(tone), model: 'scripted-a' })
       .asResponse();
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(await response.json()).toEqual({ text: 'the quick. quick brown.' });
+    expect(await readJson(response)).toEqual({ text: 'the quick. quick brown.' });
   });
 
   it('text and txt are plain text', async () => {
@@ -53,7 +53,7 @@ describe('POST /v1/audio/transcriptions through the official openai client', () 
       timestamp_granularities: ['word', 'segment'],
     });
     expect(Object.keys(result)).toEqual(['task', 'language', 'duration', 'text', 'segments', 'words']);
-    expect(result.task).toBe('transcribe');
+    expect((result as unknown as { task: string }).task).toBe('transcribe');
     expect(result.language).toBe('en');
     expect(result.duration).toBeCloseTo(5, 2);
     expect(result.segments).toHaveLength(2);
@@ -111,7 +111,7 @@ describe('check order and status codes (as the Python talkies)', () => {
   it('422 when model is missing', async () => {
     const response = await post({}, { path: tone });
     expect(response.status).toBe(422);
-    const body = await response.json();
+    const body = await readJson(response);
     expect(body.error.message).toMatch(/model/);
     expect(body.detail).toBe(body.error.message);
   });
@@ -119,7 +119,7 @@ describe('check order and status codes (as the Python talkies)', () => {
   it('400 with neither file nor file_path, and with both', async () => {
     const neither = await post({ model: 'scripted-a' });
     expect(neither.status).toBe(400);
-    expect((await neither.json()).detail).toMatch(/exactly one of `file`/);
+    expect((await readJson(neither)).detail).toMatch(/exactly one of `file`/);
     const both = await post({ model: 'scripted-a', file_path: 'x.wav' }, { path: tone });
     expect(both.status).toBe(400);
   });
@@ -127,7 +127,7 @@ describe('check order and status codes (as the Python talkies)', () => {
   it('404 for an unknown model, listing the catalog, before looking at the format', async () => {
     const response = await post({ model: 'nope', response_format: 'xml' }, { path: tone });
     expect(response.status).toBe(404);
-    const body = await response.json();
+    const body = await readJson(response);
     expect(body.error).toMatchObject({ type: 'not_found_error', code: 'model_not_found', param: 'model' });
     expect(body.detail).toBe("unknown model 'nope'; configured: scripted-a, org/scripted-b, espeak");
   });
@@ -135,13 +135,13 @@ describe('check order and status codes (as the Python talkies)', () => {
   it('400 for a TTS model, pointing at the speech route', async () => {
     const response = await post({ model: 'espeak' }, { path: tone });
     expect(response.status).toBe(400);
-    expect((await response.json()).detail).toBe("model 'espeak' is not an ASR model — try /v1/audio/speech");
+    expect((await readJson(response)).detail).toBe("model 'espeak' is not an ASR model — try /v1/audio/speech");
   });
 
   it('400 for an unknown response_format, listing the valid ones', async () => {
     const response = await post({ model: 'scripted-a', response_format: 'xml' }, { path: tone });
     expect(response.status).toBe(400);
-    expect((await response.json()).detail).toMatch(/json, text, txt, verbose_json, srt, vtt/);
+    expect((await readJson(response)).detail).toMatch(/json, text, txt, verbose_json, srt, vtt/);
   });
 
   it('422 for a non-numeric temperature', async () => {
@@ -154,12 +154,12 @@ describe('check order and status codes (as the Python talkies)', () => {
     await writeFile(emptyPath, '');
     const empty = await post({ model: 'scripted-a' }, { path: emptyPath });
     expect(empty.status).toBe(400);
-    expect((await empty.json()).detail).toMatch(/empty/);
+    expect((await readJson(empty)).detail).toMatch(/empty/);
     const garbagePath = join(server.dataDir, 'garbage.wav');
     await writeFile(garbagePath, 'this is not audio at all'.repeat(100));
     const garbage = await post({ model: 'scripted-a' }, { path: garbagePath });
     expect(garbage.status).toBe(400);
-    expect((await garbage.json()).error.code).toBe('audio_decode_failed');
+    expect((await readJson(garbage)).error.code).toBe('audio_decode_failed');
   });
 
   it('reads staged files with file_path and refuses paths that leave the root', async () => {
@@ -167,7 +167,7 @@ describe('check order and status codes (as the Python talkies)', () => {
     await copyFile(tone, join(server.dataDir, 'files', 'calls', 'tone.wav'));
     const ok = await post({ model: 'scripted-a', file_path: '/calls/tone.wav' });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual({ text: 'the quick. quick brown.' });
+    expect(await readJson(ok)).toEqual({ text: 'the quick. quick brown.' });
     const missing = await post({ model: 'scripted-a', file_path: 'calls/none.wav' });
     expect(missing.status).toBe(404);
     for (const bad of ['../tone.wav', 'calls/%2e%2e/x.wav', 'calls//tone.wav', 'a\\b.wav']) {

@@ -10,7 +10,7 @@ import { SpeechError } from '@talkies/core';
 import { loadConfig } from '../src/config.js';
 import { blockedAddressReason } from '../src/blocked-address.js';
 import { safeBasename, UrlDownloader, type ResolveHost } from '../src/url-downloader.js';
-import { SCRIPTED, makeTone, startTestServer, type TestServer } from './test-server.js';
+import { SCRIPTED, makeTone, startTestServer, type TestServer, readJson } from './test-server.js';
 
 /** A loopback origin for downloads that counts the requests it gets. */
 class AudioOrigin {
@@ -109,7 +109,7 @@ async function transcribe(server: TestServer, filePath: string): Promise<{ statu
   form.append('model', 'scripted-a');
   form.append('file_path', filePath);
   const response = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await readJson(response) };
 }
 
 describe('file_path=<url> through the server', () => {
@@ -129,7 +129,7 @@ describe('file_path=<url> through the server', () => {
     const cached = await readdir(join(server.dataDir, 'files', 'downloads'));
     expect(cached).toContain(cacheName(url, 'tone.wav'));
     expect(await readFile(join(server.dataDir, 'files', 'downloads', cacheName(url, 'tone.wav')))).toEqual(tone);
-    const listed = await (await fetch(`${server.url}/v1/files`)).json();
+    const listed = await readJson(await fetch(`${server.url}/v1/files`));
     expect(listed.files.map((file: { path: string }) => file.path)).toContain(`downloads/${cacheName(url, 'tone.wav')}`);
   });
 
