@@ -2,7 +2,8 @@
  * Server configuration from the environment, validated once at boot. Every invalid
  * variable is reported together.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { formatIssues, parseDuration, parseList, parseLongAudioEnvironment, SpeechError, type LongAudioOptions } from '@talkies/core';
 
@@ -175,4 +176,15 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     corsOrigins: env.TALKIES_CORS_ORIGINS,
     longAudio,
   };
+}
+
+const serverPackageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * Where engine packages are looked up, first one winning: the application beside
+ * models.json, the working directory's, then the server package's own dependencies.
+ * `serve`, `talkies models` and `talkies pull` all use this list.
+ */
+export function engineBaseDirectories(config: Pick<ServerConfig, 'modelsFile'>, cwd = process.cwd()): string[] {
+  return [...new Set([dirname(config.modelsFile), cwd, serverPackageDirectory])];
 }

@@ -5,13 +5,11 @@
  */
 import 'reflect-metadata';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import pino, { type Logger } from 'pino';
-import { createSileroDetector, IdleSweeper, ModelRegistry, resolveEngines, VadChunker } from '@talkies/core';
+import { createSileroDetector, IdleSweeper, loadModels, VadChunker } from '@talkies/core';
 import { checkFfmpeg, startProcessLauncher } from '@talkies/audio';
-import { loadConfig, type ServerConfig } from './config.js';
+import { engineBaseDirectories, loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
 import { ModelCatalog } from './model-catalog.js';
 import { SpeechRoute } from './speech-route.js';
@@ -40,8 +38,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const serverPackageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
-
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const config: ServerConfig = { ...loadConfig(options.environment ?? process.env), ...options.config };
   const logger = options.logger ?? pino({
@@ -55,12 +51,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // Fork the launcher for ffmpeg/espeak-ng now, while this process is small (see @talkies/audio).
   startProcessLauncher();
 
-  const registry = await ModelRegistry.fromFile(config.modelsFile, {
+  const { registry, engines } = await loadModels({
+    modelsFile: config.modelsFile,
     enabled: config.enabledModels,
     preload: config.preload,
+    baseDirectories: options.pluginBaseDirectories ?? engineBaseDirectories(config),
   });
-  const bases = options.pluginBaseDirectories ?? [dirname(config.modelsFile), process.cwd(), serverPackageDirectory];
-  const engines = await resolveEngines(registry, [...new Set(bases)]);
 
   const container = rootContainer.createChildContainer();
   container.register(ConfigToken, { useValue: config });
