@@ -62,41 +62,64 @@ function parseSettings(slug: string, entry: Record<string, unknown>, engine: Eng
   return { options, fields };
 }
 
+interface CheckedEntries {
+  bySlug: Map<string, EngineDefinition>;
+  settings: Map<string, ModelSettings>;
+  problems: string[];
+}
+
 /**
- * Resolve the engine of every model in the registry, importing each package once, and
- * parse each entry's engine settings. Every problem is reported together.
+ * Find, import and check the engine of each entry. Entries may be raw JSON when the
+ * file failed its schema: whatever can be judged is judged, so one report lists it all.
  */
-export async function resolveEngines(registry: ModelRegistry, baseDirectories: readonly string[]): Promise<ResolvedEngines> {
-  const available = await discoverAllEngines(baseDirectories);
+async function checkEntries(
+  entries: Iterable<[string, unknown]>,
+  baseDirectories: readonly string[],
+  available: Map<string, DiscoveredEngine>,
+): Promise<CheckedEntries> {
   const problems: string[] = [];
-  const packageOf = new Map<string, string>();
-  for (const [slug, entry] of registry.entries()) {
-    const packageName = entry.package ?? available.get(entry.executor)?.packageName;
-    if (packageName) packageOf.set(slug, packageName);
-    else problems.push(unknownExecutor(slug, entry.executor, available));
-  }
-  const definitions = new Map<string, Promise<EngineDefinition>>();
   const bySlug = new Map<string, EngineDefinition>();
   const settings = new Map<string, ModelSettings>();
-  for (const [slug, packageName] of packageOf) {
+  const definitions = new Map<string, Promise<EngineDefinition>>();
+  const reported = new Set<string>();
+  for (const [slug, raw] of entries) {
+    if (typeof raw !== 'object' || raw === null) continue;
+    const entry = raw as Record<string, unknown>;
+    const executor = entry.executor;
+    if (typeof executor !== 'string' || executor === '') continue;
+    const named = typeof entry.package === 'string' ? entry.package : undefined;
+    const packageName = named ?? available.get(executor)?.packageName;
+    if (!packageName) {
+      problems.push(unknownExecutor(slug, executor, available));
+      continue;
+    }
     if (!definitions.has(packageName)) definitions.set(packageName, importEngine(packageName, baseDirectories));
     let definition: EngineDefinition;
     try {
       definition = await definitions.get(packageName)!;
     } catch (error) {
       if (!SpeechError.is(error) || error.code !== 'EXECUTOR_NOT_FOUND') throw error;
-      const line = `model '${slug}': ${error.message}`;
-      if (!problems.some((problem) => problem.endsWith(error.message))) problems.push(line);
+      if (!reported.has(packageName)) problems.push(`model '${slug}': ${error.message}`);
+      reported.add(packageName);
       continue;
     }
-    const entry = registry.get(slug)!;
-    if (!definition.executors.includes(entry.executor)) {
-      problems.push(`model '${slug}': package '${packageName}' serves ${definition.executors.join(', ')}, not "${entry.executor}"`);
+    if (!definition.executors.includes(executor)) {
+      problems.push(`model '${slug}': package '${packageName}' serves ${definition.executors.join(', ')}, not "${executor}"`);
       continue;
     }
     bySlug.set(slug, definition);
     settings.set(slug, parseSettings(slug, entry, definition, problems));
   }
+  return { bySlug, settings, problems };
+}
+
+/**
+ * Resolve the engine of every model in the registry, importing each package once, and
+ * parse each entry's engine settings. Every problem is reported together.
+ */
+export async function resolveEngines(registry: ModelRegistry, baseDirectories: readonly string[]): Promise<ResolvedEngines> {
+  const available = await discoverAllEngines(baseDirectories);
+  const { bySlug, settings, problems } = await checkEntries(registry.entries(), baseDirectories, available);
   if (problems.length > 0) throw new SpeechError('EXECUTOR_NOT_FOUND', problems.join('\n'));
   return { bySlug, settings, available };
 }
@@ -134,30 +157,19 @@ export async function loadModels(options: LoadModelsOptions): Promise<{ registry
   const problems = findDuplicateKeys(text);
   const { registry, problems: schemaProblems } = ModelRegistry.validate(json, options);
   problems.push(...schemaProblems);
-  if (!registry) {
-    // The schema failed, but the executors that are spelled out can still be checked now
-    // rather than after the user fixes everything else.
-    const available = await discoverAllEngines(options.baseDirectories);
-    const models = (json as { models?: unknown })?.models;
-    if (models && typeof models === 'object') {
-      for (const [slug, entry] of Object.entries(models as Record<string, unknown>)) {
-        const executor = (entry as { executor?: unknown } | null)?.executor;
-        const named = (entry as { package?: unknown } | null)?.package;
-        if (typeof executor === 'string' && executor !== '' && named === undefined && !available.has(executor)) {
-          problems.push(unknownExecutor(slug, executor, available));
-        }
-      }
-    }
-    throw configError(source, problems);
-  }
-  try {
-    const engines = await resolveEngines(registry, options.baseDirectories);
-    if (problems.length > 0) throw configError(source, problems);
-    return { registry, engines };
-  } catch (error) {
-    if (!SpeechError.is(error) || error.code !== 'EXECUTOR_NOT_FOUND') throw error;
-    throw configError(source, [...problems, ...error.message.split('\n')]);
-  }
+  const available = await discoverAllEngines(options.baseDirectories);
+  // With a valid registry, its (enabled) entries; otherwise the raw ones, so that the
+  // executors and engine fields that are spelled out are checked in this same report.
+  const models = (json as { models?: unknown } | null)?.models;
+  const entries = registry
+    ? registry.entries()
+    : models && typeof models === 'object'
+      ? Object.entries(models as Record<string, unknown>)
+      : [];
+  const checked = await checkEntries(entries, options.baseDirectories, available);
+  problems.push(...checked.problems);
+  if (!registry || problems.length > 0) throw configError(source, problems);
+  return { registry, engines: { bySlug: checked.bySlug, settings: checked.settings, available } };
 }
 
 /** The plain context an engine gets for one model of a loaded catalog. */
