@@ -22,6 +22,7 @@ import { FileStore } from './file-store.js';
 import { FilesRoutes } from './files-routes.js';
 import { McpRoute } from './mcp-route.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { playground } from './playground.js';
 import { ModelRoutes } from './model-routes.js';
 import { SpeechRoute } from './speech-route.js';
 import { TranscriptionRoute } from './transcription-route.js';
@@ -126,6 +127,7 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
       extraRoutes: [
         { path: '/metrics', methods: ['GET'] },
         { path: '/', methods: ['GET'] },
+        { path: '/playground/{file}', methods: ['GET'] },
       ],
     });
     ctx.body = openapi;
@@ -138,6 +140,8 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   if (config.corsOrigins.length > 0) app.use(corsMiddleware(config.corsOrigins));
   app.use(errorMiddleware(logger, config.maxUploadBytes));
   // Everything below, mounted sub-apps included, needs the bearer token when one is set.
+  // The playground's static files are public; the page asks for the token.
+  app.use(playground());
   // TALKIES_METRICS_PUBLIC=true lets a scraper in without the token; only /metrics.
   if (config.metricsPublic) app.use(metrics.route());
   if (config.authToken) app.use(bearerAuth(config.authToken));

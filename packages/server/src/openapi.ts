@@ -208,6 +208,17 @@ const OPERATIONS: Record<string, Json | null> = {
     security: [],
     responses: { '200': { description: 'The playground page.', content: { 'text/html': { schema: { type: 'string' } } } } },
   },
+  'GET /playground/{file}': {
+    operationId: 'playgroundAsset',
+    tags: ['Web'],
+    summary: "The playground's script and style sheet",
+    security: [],
+    parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', enum: ['playground.js', 'playground.css'] } }],
+    responses: {
+      '200': { description: 'The file.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+      '404': errorRef,
+    },
+  },
   'GET /healthz': {
     operationId: 'health',
     tags: ['Operations'],

@@ -64,6 +64,7 @@ describe('GET /openapi.json', () => {
     expect(operations.sort()).toEqual(
       [
         'GET /',
+        'GET /playground/{file}',
         'GET /healthz',
         'GET /metrics',
         'GET /openapi.json',
