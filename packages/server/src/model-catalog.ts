@@ -16,7 +16,8 @@ import {
   type TtsBackend,
 } from '@talkies/core';
 import type { ServerConfig } from './config.js';
-import { ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken } from './tokens.js';
+import type { ServerMetrics } from './metrics.js';
+import { ClockToken, ConfigToken, EnginesToken, LoggerToken, MetricsToken, RegistryToken } from './tokens.js';
 
 export interface CatalogModel {
   slug: string;
@@ -37,10 +38,11 @@ export class ModelCatalog {
     @inject(EnginesToken) engines: ResolvedEngines,
     @inject(LoggerToken) logger: Logger,
     @inject(ClockToken) now: () => number,
+    @inject(MetricsToken) metrics: ServerMetrics,
   ) {
     for (const [slug, entry] of registry.entries()) {
       const engine = engines.bySlug.get(slug)!;
-      const backend = engine.createBackend(
+      const created = engine.createBackend(
         engineContext(registry, engines, slug, {
           dataDir: config.dataDir,
           logger: logger.child({ executor: entry.executor, modelId: slug }),
@@ -48,13 +50,15 @@ export class ModelCatalog {
           now,
         }),
       );
+      const backend = metrics.instrument(slug, created);
       const maxConcurrency = entry.max_concurrency ?? backend.defaultConcurrency ?? 1;
       this.#models.set(slug, { slug, entry, backend, maxConcurrency });
     }
     this.pool = new EvictionPool(
       [...this.#models.values()].map(({ slug, backend, maxConcurrency }) => ({ slug, backend, maxConcurrency })),
-      { maxLoaded: config.maxLoadedModels, now, logger },
+      { maxLoaded: config.maxLoadedModels, now, logger, observer: metrics.poolObserver() },
     );
+    metrics.watch(this.pool);
   }
 
   list(): CatalogModel[] {
