@@ -159,16 +159,8 @@ export class SpeechRoute {
   async handle(ctx: Context): Promise<void> {
     const body = validate(speechRequestSchema, ctx.request.body ?? {});
     const model = this.catalog.tts(body.model);
-    let voice: string;
-    try {
-      voice = await resolveVoice(model.backend, model.slug, body.voice);
-    } catch (error) {
-      if (!SpeechError.is(error) || error.code !== 'MODEL_UNAVAILABLE') throw error;
-      // The voice catalog lives in files that are not there yet: loading the model fetches
-      // them (engines that download do it in load()), then the voice can be checked.
-      await this.catalog.pool.use(model.slug, async () => undefined, requestSignal(ctx));
-      voice = await resolveVoice(model.backend, model.slug, body.voice);
-    }
+    // Voices are metadata: the contract has engines answer them before load().
+    const voice = await resolveVoice(model.backend, model.slug, body.voice);
     const format = (body.response_format || 'mp3').toLowerCase();
     if (!isAudioFormat(format)) {
       throw new SpeechError(
