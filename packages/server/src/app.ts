@@ -18,7 +18,6 @@ import type { ServerConfig } from './config.js';
 import { bearerAuth } from './auth-middleware.js';
 import { corsMiddleware } from './cors-middleware.js';
 import { errorMiddleware } from './error-middleware.js';
-import { FileStore } from './file-store.js';
 import { FilesRoutes } from './files-routes.js';
 import { McpRoute } from './mcp-route.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -70,8 +69,6 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   const uploadDirectory = join(tmpdir(), 'talkies-uploads');
   await mkdir(uploadDirectory, { recursive: true });
 
-  // One store per server: its downloader shares in-flight downloads between requests (HTTP and MCP).
-  container.registerSingleton(FileStore);
   const models = container.resolve(ModelRoutes);
   const transcription = container.resolve(TranscriptionRoute);
   const speech = container.resolve(SpeechRoute);

@@ -10,7 +10,6 @@ import {
   parseTranscriptionFormat,
   renderTranscription,
   SpeechError,
-  type AsrBackend,
   type RenderedTranscription,
   type TranscriptionResult,
 } from '@talkies/core';
@@ -88,11 +87,10 @@ export class TranscriptionService {
         );
       }
       const [left, right] = await this.catalog.pool.use(
-        model.slug,
+        model,
         async (backend) => {
-          const asr = backend as AsrBackend;
-          const first = await this.chunker.transcribe(asr, split.channels[0]!, base);
-          const second = await this.chunker.transcribe(asr, split.channels[1]!, base);
+          const first = await this.chunker.transcribe(backend, split.channels[0]!, base);
+          const second = await this.chunker.transcribe(backend, split.channels[1]!, base);
           return [first, second] as const;
         },
         job.signal,
@@ -103,8 +101,8 @@ export class TranscriptionService {
       // Decoding streams into the chunker: long audio is cut at pauses and each piece is
       // transcribed while the rest is still being decoded; short audio goes whole.
       const transcribed = await this.catalog.pool.use(
-        model.slug,
-        (backend) => this.chunker.transcribe(backend as AsrBackend, decodeAudioStream(path, { signal: job.signal }), base),
+        model,
+        (backend) => this.chunker.transcribe(backend, decodeAudioStream(path, { signal: job.signal }), base),
         job.signal,
       );
       duration = transcribed.duration;
