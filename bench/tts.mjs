@@ -182,7 +182,7 @@ async function main() {
   createRequireFrom = (relative) => createRequire(join(root, relative));
   const [{ startServer }, { writeFixtures }] = await Promise.all([
     importBuilt('packages/server/dist/index.js'),
-    importBuilt('packages/engine-kokoro/dist/fixtures/index.js'),
+    importBuilt('packages/engine-kokoro/dist/testing/index.js'),
   ]);
   const loadAtStart = os.loadavg().map((value) => value.toFixed(2)).join(' ');
   const dataDir = await mkdtemp(join(os.tmpdir(), 'talkies-bench-tts-'));

@@ -308,7 +308,7 @@ async function parent() {
   const dataDir = values['model-dir'] ?? join(os.tmpdir(), 'talkies-bench-whisper');
   const modelDir = join(dataDir, 'models', SLUG);
   if (values.regenerate || !existsSync(join(modelDir, 'onnx', 'decoder_model_merged.onnx'))) {
-    const { writeFixtures } = await importBuilt('packages/engine-whisper/dist/fixtures/index.js');
+    const { writeFixtures } = await importBuilt('packages/engine-whisper/dist/testing/index.js');
     const started = performance.now();
     await writeFixtures(dataDir, { only: new Set([SLUG]) });
     process.stderr.write(`generated ${SLUG} in ${Math.round(performance.now() - started)} ms into ${modelDir}\n`);

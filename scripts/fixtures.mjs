@@ -3,7 +3,7 @@
 // weights, real file layout, tensor names and configs) to DIR/models/<slug>/ and a
 // DIR/models.json registering them, so that
 //   TALKIES_DATA_DIR=DIR TALKIES_MODELS_FILE=DIR/models.json pnpm start
-// serves them. Every engine package that exports `./fixtures` contributes its models:
+// serves them. Every engine package that exports `./testing` contributes its models:
 // the module's `writeFixtures(outDir, options)` returns { slug: models.json entry }.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -36,8 +36,8 @@ for (const name of Object.keys({ ...manifest.dependencies, ...manifest.devDepend
   } catch {
     continue;
   }
-  if (!engineManifest.talkies?.executors || !engineManifest.exports?.['./fixtures']) continue;
-  const entry = engineManifest.exports['./fixtures'];
+  if (!engineManifest.talkies?.executors || !engineManifest.exports?.['./testing']) continue;
+  const entry = engineManifest.exports['./testing'];
   const file = typeof entry === 'string' ? entry : entry.default ?? entry.import;
   const module = await import(pathToFileURL(join(require.resolve(`${name}/package.json`), '..', file)).href);
   const started = performance.now();

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { AsrBackend, TtsBackend } from './backend.js';
 import type { EngineLogger } from './define-engine.js';
 import { EvictionPool, type EvictionPoolOptions, type Lease } from './eviction-pool.js';
+import { seededRandom } from './seeded-random.js';
 import { SpeechError } from './speech-error.js';
 
 interface Deferred {
@@ -845,22 +846,11 @@ describe('EvictionPool', () => {
 export type { Lease };
 
 describe('EvictionPool under random load', () => {
-  /** Small deterministic PRNG (mulberry32). */
-  function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
 
   it.each(Array.from({ length: Number(process.env.POOL_FUZZ_SEEDS ?? 12) }, (_, index) => index + 1))(
     'keeps its invariants and serves every request (seed %i)',
     async (seed) => {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
       const slugs = ['a', 'b', 'c'];
       const maxLoaded = 1 + Math.floor(next() * 2);

@@ -14,3 +14,4 @@ export * from './vad-speech-detector.js';
 export * from './vad-chunk-planner.js';
 export * from './vad-chunker.js';
 export * from './silero-detector.js';
+export * from './seeded-random.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LONG_AUDIO_OPTIONS, type LongAudioOptions } from './long-audio-options.js';
+import { seededRandom } from './seeded-random.js';
 import { HOLD_CAP_MULTIPLE, splitSpan, VadChunkPlanner, type SampleSpan } from './vad-chunk-planner.js';
 
 const W = 512;
@@ -70,17 +71,6 @@ function pythonTalkies(probabilities: readonly number[], totalSamples: number, o
   }
   if (current) merged.push(current);
   return merged;
-}
-
-/** A small seeded generator (mulberry32) so the random scripts are the same on every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Speech and pauses of random lengths (pauses mostly short, sometimes long). */
@@ -165,7 +155,7 @@ describe('VadChunkPlanner: detection as the Python talkies does it', () => {
   });
 
   it('matches the Python talkies exactly whenever no region is longer than the cap', () => {
-    const next = random(1);
+    const next = seededRandom(1);
     let compared = 0;
     for (let trial = 0; trial < 40; trial++) {
       const probabilities = randomScript(next, 2000 + Math.floor(next() * 3000), 200);
@@ -179,7 +169,7 @@ describe('VadChunkPlanner: detection as the Python talkies does it', () => {
   });
 
   it('matches the Python talkies with other thresholds, silences and paddings', () => {
-    const next = random(2);
+    const next = seededRandom(2);
     const options: LongAudioOptions = { thresholdSeconds: 30, maxSpeechSeconds: 10, threshold: 0.3, minSilenceMs: 100, speechPadMs: 30 };
     let compared = 0;
     for (let trial = 0; trial < 20; trial++) {
@@ -258,7 +248,7 @@ describe('VadChunkPlanner: better than the Python talkies', () => {
   });
 
   it('never emits a chunk over the cap, keeps chunks in order and apart, and covers every speech window', () => {
-    const next = random(3);
+    const next = seededRandom(3);
     for (let trial = 0; trial < 30; trial++) {
       const probabilities = randomScript(next, 5000 + Math.floor(next() * 5000), 1500);
       const total = probabilities.length * W - Math.floor(next() * W);
@@ -281,7 +271,7 @@ describe('VadChunkPlanner: better than the Python talkies', () => {
 
   it('releases audio as it goes: retainFrom trails the input by at most a few caps', () => {
     const planner = new VadChunkPlanner(DEFAULT_LONG_AUDIO_OPTIONS);
-    const next = random(4);
+    const next = seededRandom(4);
     const probabilities = randomScript(next, 120_000, 3000); // about an hour
     let emitted = 0;
     let worst = 0;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeOnnxCommunityModel } from './fixtures/index.js';
+import { writeOnnxCommunityModel } from './testing/index.js';
 import { fadeJoins } from './join-audio.js';
 import { KokoroBackend } from './kokoro-backend.js';
 import { KOKORO_LANGUAGES } from './languages.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpeechError } from '@talkies/core';
-import { startFakeHub, type FakeHub } from '@talkies/hub/testing';
+import { startFakeHub, type FakeHub } from '@talkies/testkit';
 import { createBackend, signal, writeTestModels, type TestModels } from './__fixtures__/test-models.js';
 import engine from './index.js';
 

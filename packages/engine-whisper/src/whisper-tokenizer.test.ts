@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseTiktoken, tokenizerConfigJson, tokenizerJson } from './fixtures/tokenizer-files.js';
+import { parseTiktoken, tokenizerConfigJson, tokenizerJson } from './testing/tokenizer-files.js';
 import { specialTokenLayout } from './special-tokens.js';
 import { WhisperTokenizer, type TokenizerJson } from './whisper-tokenizer.js';
 import { hasShared, whisperAssetsDirectory } from '../test/support/shared-assets.js';

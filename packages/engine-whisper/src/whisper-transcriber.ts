@@ -6,7 +6,7 @@
  */
 import { deflateSync } from 'node:zlib';
 import type * as OnnxRuntime from 'onnxruntime-node';
-import { SpeechError, type TranscribeRequest, type TranscriptionResult, type TranscriptionSegment, type TranscriptionWord } from '@talkies/core';
+import { seededRandom, SpeechError, type TranscribeRequest, type TranscriptionResult, type TranscriptionSegment, type TranscriptionWord } from '@talkies/core';
 import type { WhisperOptions } from './engine-options.js';
 import { WINDOW_FRAMES, whisperFeatures, type LogMelSpectrogram } from './log-mel-spectrogram.js';
 import type { FilterSettings } from './logit-filters.js';
@@ -46,18 +46,6 @@ export function resampleTo16k(audio: Float32Array, sampleRate: number): Float32A
     out[index] = (audio[left] ?? 0) * (1 - fraction) + (audio[Math.min(left + 1, audio.length - 1)] ?? 0) * fraction;
   }
   return out;
-}
-
-/** A seeded uniform generator (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class WhisperTranscriber {

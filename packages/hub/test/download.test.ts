@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpeechError } from '@talkies/core';
 import { downloadRepoFiles, type DownloadProgress } from '../src/index.js';
-import { startFakeHub, type FakeHub } from '../src/testing/index.js';
+import { startFakeHub, type FakeHub } from '@talkies/testkit';
 
 const REPO = 'acme/tiny-model';
 let root: string;

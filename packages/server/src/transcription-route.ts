@@ -24,7 +24,7 @@ const optionalNumber = z
     return number;
   });
 
-const fieldsSchema = z.object({
+export const transcriptionFieldsSchema = z.object({
   model: z.string({ error: 'model is required: name a configured slug (GET /v1/models)' }).trim().min(1, 'model is required'),
   language: z.string().trim().optional(),
   response_format: z.string().optional(),
@@ -55,7 +55,7 @@ export class TranscriptionRoute {
 
   /** Shared by /transcriptions and /translations. */
   async handle(ctx: Context, task: 'transcribe' | 'translate'): Promise<void> {
-    const fields = validate(fieldsSchema, ctx.request.body ?? {});
+    const fields = validate(transcriptionFieldsSchema, ctx.request.body ?? {});
     if (parseFlag(fields.stream)) {
       // Said out loud rather than ignored: an SDK stream object would otherwise wait for events that never come.
       throw new SpeechError(

@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeHub, type FakeHub } from '@talkies/hub/testing';
+import { startFakeHub, type FakeHub } from '@talkies/testkit';
 import { writeTestModels, type TestModels } from '../../engine-kokoro/src/__fixtures__/test-models.js';
 import { startTestServer, type TestServer } from './test-server.js';
 

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFixtures } from '@talkies/engine-kokoro/fixtures';
+import { writeFixtures } from '@talkies/engine-kokoro/testing';
 import { SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from './test-server.js';
 
 let server: TestServer;

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFixtures } from '@talkies/engine-kokoro/fixtures';
+import { writeFixtures } from '@talkies/engine-kokoro/testing';
 import { ESPEAK, probe, startTestServer, type TestServer, readJson } from './test-server.js';
 
 let server: TestServer;

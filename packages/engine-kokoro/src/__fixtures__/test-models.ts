@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineLogger } from '@talkies/core';
-import { writeNvidiaModel, writeOnnxCommunityModel, type KokoroFixtureOptions } from '../fixtures/index.js';
+import { writeNvidiaModel, writeOnnxCommunityModel, type KokoroFixtureOptions } from '../testing/index.js';
 import { KokoroBackend } from '../kokoro-backend.js';
 import type { KokoroOptions } from '../kokoro-options.js';
 

@@ -1,2 +1,2 @@
 /** The loopback fake hub now lives in @talkies/hub (shared with the Kokoro engine's tests). */
-export { startFakeHub, type FakeHub, type FakeHubOptions } from '@talkies/hub/testing';
+export { startFakeHub, type FakeHub, type FakeHubOptions } from '@talkies/testkit';

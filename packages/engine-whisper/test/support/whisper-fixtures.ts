@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { EngineContext, TranscribeRequest } from '@talkies/core';
 import engine from '../../src/index.js';
 import { whisperOptionsSchema, type WhisperOptions } from '../../src/engine-options.js';
-import { writeFixtures } from '../../src/fixtures/index.js';
+import { writeFixtures } from '../../src/testing/index.js';
 import type { WhisperBackend } from '../../src/whisper-backend.js';
 
 export const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,1 +1,0 @@
-export { startFakeHub, type FakeHub, type FakeHubOptions } from './fake-hub.js';
