@@ -7,6 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import { koaBody } from 'koa-body';
@@ -20,10 +21,15 @@ import { errorMiddleware } from './error-middleware.js';
 import { FileStore } from './file-store.js';
 import { FilesRoutes } from './files-routes.js';
 import { McpRoute } from './mcp-route.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { playground } from './playground.js';
 import { ModelRoutes } from './model-routes.js';
 import { SpeechRoute } from './speech-route.js';
 import { TranscriptionRoute } from './transcription-route.js';
-import { ConfigToken, LoggerToken } from './tokens.js';
+import { ConfigToken, LoggerToken, MetricsToken } from './tokens.js';
+
+/** This package's version, for the OpenAPI document. */
+const SERVER_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** Multipart framing and text fields on top of the file itself. */
 const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
@@ -60,6 +66,7 @@ function uploadCap(maxUploadBytes: number) {
 export async function createApp(container: DependencyContainer): Promise<Koa> {
   const config = container.resolve<ServerConfig>(ConfigToken);
   const logger = container.resolve<Logger>(LoggerToken);
+  const metrics = container.resolve(MetricsToken);
   const uploadDirectory = join(tmpdir(), 'talkies-uploads');
   await mkdir(uploadDirectory, { recursive: true });
 
@@ -112,14 +119,33 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   router.delete(['/v1/files', '/v1/files/{*path}'], (ctx) => files.remove(ctx));
   // MCP parses its own JSON-RPC body; the router is not strict, so /v1/mcp/ matches too (no redirect).
   router.all('/v1/mcp', mcp.parseBody, (ctx) => mcp.handle(ctx));
+  // Built from the router's own routes on first use, so it lists exactly what is served.
+  let openapi: object | undefined;
+  router.get('/openapi.json', (ctx) => {
+    openapi ??= buildOpenApiDocument(router.stack, {
+      version: SERVER_VERSION,
+      extraRoutes: [
+        { path: '/metrics', methods: ['GET'] },
+        { path: '/', methods: ['GET'] },
+        { path: '/playground/{file}', methods: ['GET'] },
+      ],
+    });
+    ctx.body = openapi;
+  });
 
   const app = new Koa({ proxy: false });
   app.silent = true;
+  app.use(metrics.middleware());
   app.use(requestLogger(logger));
   if (config.corsOrigins.length > 0) app.use(corsMiddleware(config.corsOrigins));
   app.use(errorMiddleware(logger, config.maxUploadBytes));
   // Everything below, mounted sub-apps included, needs the bearer token when one is set.
+  // The playground's static files are public; the page asks for the token.
+  app.use(playground());
+  // TALKIES_METRICS_PUBLIC=true lets a scraper in without the token; only /metrics.
+  if (config.metricsPublic) app.use(metrics.route());
   if (config.authToken) app.use(bearerAuth(config.authToken));
+  if (!config.metricsPublic) app.use(metrics.route());
   app.use(removeUploadsAfterResponse);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));

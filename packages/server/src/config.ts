@@ -113,6 +113,7 @@ const environmentSchema = z.object({
     .optional()
     .transform((value) => (value ?? '').trim()),
   TALKIES_CORS_ORIGINS: corsOrigins,
+  TALKIES_METRICS_PUBLIC: flag(false),
 });
 
 export interface ServerConfig {
@@ -136,6 +137,8 @@ export interface ServerConfig {
   authToken: string;
   /** Origins allowed by CORS: '*' for any, [] for CORS off. */
   corsOrigins: '*' | string[];
+  /** `GET /metrics` without the bearer token (for a scraper inside the cluster). */
+  metricsPublic: boolean;
   /** TALKIES_VAD_*: when and how long audio is cut at speech pauses. */
   longAudio: LongAudioOptions;
 }
@@ -173,6 +176,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     blockPrivateDownloads: env.TALKIES_BLOCK_PRIVATE_DOWNLOADS,
     authToken: env.TALKIES_AUTH_TOKEN,
     corsOrigins: env.TALKIES_CORS_ORIGINS,
+    metricsPublic: env.TALKIES_METRICS_PUBLIC,
     longAudio,
   };
 }

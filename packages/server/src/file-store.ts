@@ -12,7 +12,8 @@ import { SpeechError } from '@talkies/core';
 import { blockedAddressReason } from './blocked-address.js';
 import type { ServerConfig } from './config.js';
 import { containedPath, resolveStagedFile, sanitizeStagedPath } from './staged-path.js';
-import { ConfigToken } from './tokens.js';
+import type { ServerMetrics } from './metrics.js';
+import { ConfigToken, MetricsToken } from './tokens.js';
 import { UrlDownloader } from './url-downloader.js';
 
 /** One entry of `GET /v1/files`. */
@@ -131,12 +132,13 @@ export class FileStore {
   /** Fetches `file_path` URLs into `downloads/`; shared so concurrent requests share one download. */
   readonly downloader: UrlDownloader;
 
-  constructor(@inject(ConfigToken) config: ServerConfig) {
+  constructor(@inject(ConfigToken) config: ServerConfig, @inject(MetricsToken) metrics: ServerMetrics) {
     this.root = join(config.dataDir, 'files');
     this.downloader = new UrlDownloader({
       directory: join(this.root, 'downloads'),
       maxBytes: config.maxDownloadBytes,
       guard: config.blockPrivateDownloads ? blockedAddressReason : undefined,
+      onBytes: (bytes) => metrics.downloaded(bytes),
     });
   }
 

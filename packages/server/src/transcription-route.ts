@@ -24,7 +24,7 @@ const optionalNumber = z
     return number;
   });
 
-const fieldsSchema = z.object({
+export const transcriptionFieldsSchema = z.object({
   model: z.string({ error: 'model is required: name a configured slug (GET /v1/models)' }).trim().min(1, 'model is required'),
   language: z.string().trim().optional(),
   response_format: z.string().optional(),
@@ -54,7 +54,7 @@ export class TranscriptionRoute {
 
   /** Shared by /transcriptions and /translations. */
   async handle(ctx: Context, task: 'transcribe' | 'translate'): Promise<void> {
-    const fields = validate(fieldsSchema, ctx.request.body ?? {});
+    const fields = validate(transcriptionFieldsSchema, ctx.request.body ?? {});
     const file = firstFile(ctx.request.files?.file);
     const hasFile = file !== undefined && (file.originalFilename ?? '') !== '';
     const filePath = fields.file_path?.trim() ?? '';
