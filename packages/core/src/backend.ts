@@ -9,7 +9,7 @@
  * The contract changes only in a major release of `@talkies/core`; a new version gets a
  * new `specificationVersion` literal.
  */
-import type { TranscriptionResult } from './transcription-result.js';
+import type { TranscriptionResult, TranscriptionWord } from './transcription-result.js';
 
 /** What an ASR backend can do. The server decides routing from these values alone. */
 export interface AsrCapabilities {
@@ -17,7 +17,11 @@ export interface AsrCapabilities {
   wordTimestamps: boolean;
   /** Segment-level timestamps are produced when `timestamps` is requested. */
   segmentTimestamps: boolean;
-  /** The backend can emit partial results while audio streams in. */
+  /**
+   * The backend can emit partial results while audio streams in. When true on a loaded
+   * backend that implements {@link AsrBackend.openStream}, live sessions come from the
+   * model itself; otherwise a server emulates them by re-transcribing.
+   */
   streaming: boolean;
   /** The backend can translate speech to English (`task: 'translate'`). */
   translation: boolean;
@@ -60,6 +64,58 @@ export interface TranscribeRequest {
   signal: AbortSignal;
 }
 
+/** Input to {@link AsrBackend.openStream}. */
+export interface AsrStreamOptions {
+  /** Sample rate of the PCM that will be fed. Always 16000 today; read it rather than assume. */
+  sampleRate: number;
+  /** Language to pin (ISO 639-1 or a locale the model knows); undefined lets the model choose. */
+  language?: string;
+  /**
+   * Aborted when the client goes away. The session then releases its native state as soon
+   * as the call in progress returns, and later calls reject with an `ABORTED` SpeechError.
+   */
+  signal: AbortSignal;
+}
+
+/** A turn-taking signal from a streaming model. */
+export interface AsrStreamEvent {
+  /**
+   * `end-of-utterance`: the speaker finished a complete utterance (a voice agent may answer).
+   * `backchannel`: a short acknowledgment such as "uh-huh" ended; not a change of turn.
+   */
+  type: 'end-of-utterance' | 'backchannel';
+  /** Seconds from the start of the stream, where the model reports it. */
+  time?: number;
+}
+
+/** What one {@link AsrStreamSession.feed} or {@link AsrStreamSession.finalize} call produced. */
+export interface AsrStreamUpdate {
+  /**
+   * Text finalized since the previous call, `''` when nothing new. Finalized text never
+   * changes afterwards: the transcript is the concatenation of every update's text.
+   */
+  text: string;
+  /** The words of `text`, with times in seconds from the start of the stream, where the engine gives them (else empty). */
+  words: TranscriptionWord[];
+  /** Turn-taking events that fired during the call, in order. */
+  events: AsrStreamEvent[];
+}
+
+/**
+ * A live transcription session from {@link AsrBackend.openStream}. Calls are served one
+ * at a time in the order they are made (an engine may bind a session to one thread).
+ * A session holds native state: end it with {@link AsrStreamSession.close}, also when it
+ * is abandoned half-way.
+ */
+export interface AsrStreamSession {
+  /** Feed the next block of mono PCM in [-1, 1]. Any length: the engine splits large blocks. */
+  feed(audio: Float32Array): Promise<AsrStreamUpdate>;
+  /** Flush the audio still buffered and return the last text. Feeding afterwards rejects. */
+  finalize(): Promise<AsrStreamUpdate>;
+  /** Release the session (idempotent; safe before or after finalize, and while a call runs). */
+  close(): Promise<void>;
+}
+
 /** A block of synthesised audio: mono float32 PCM in [-1, 1]. */
 export interface SpeechAudio {
   samples: Float32Array;
@@ -77,6 +133,13 @@ export interface SynthesizeRequest {
   language?: string;
   /** Free-text style instructions (ignored by engines whose capability says so). */
   instructions?: string;
+  /**
+   * The request's fields beyond the OpenAI speech request, as the client sent them (for
+   * example Qwen3-TTS's sampling fields, sent through `extra_body`). Untrusted: an engine
+   * that reads any validates them with its own schema and answers VALIDATION_FAILED (422)
+   * naming the field and its range; engines ignore what they do not know.
+   */
+  extra?: Readonly<Record<string, unknown>>;
   signal: AbortSignal;
 }
 
@@ -117,6 +180,14 @@ export interface AsrBackend extends BackendBase {
   readonly modality: 'asr';
   readonly capabilities: AsrCapabilities;
   transcribe(request: TranscribeRequest): Promise<TranscriptionResult>;
+  /**
+   * Optional: open a live session on the loaded model, for engines whose models decode
+   * incrementally (cache-aware streaming). Present does not mean every model can: a model
+   * that cannot rejects with an `UNSUPPORTED_CAPABILITY` SpeechError, and
+   * `capabilities.streaming` says which. The caller keeps the model leased while a
+   * session is open; `dispose()` closes any session still open.
+   */
+  openStream?(options: AsrStreamOptions): Promise<AsrStreamSession>;
 }
 
 /** A text-to-speech backend. */

@@ -28,6 +28,8 @@ interface Slot {
   draining: number;
   lastUsed: number | null;
   loadedAt: number;
+  /** Requests inside acquire() that hold no lease yet (queued for room or for a slot). */
+  waiting: number;
   transition?: Promise<void>;
 }
 
@@ -47,6 +49,28 @@ export interface EvictionPoolOptions {
   /** Monotonic milliseconds; injected for tests. */
   now?: () => number;
   logger?: EngineLogger;
+  /** Told about loads and unloads (the server's metrics). Must not throw. */
+  observer?: PoolObserver;
+}
+
+/** Why a model left memory. */
+export type UnloadReason = 'evicted' | 'idle' | 'requested';
+
+/** Hooks for metrics: called synchronously as the pool changes state. */
+export interface PoolObserver {
+  loadStarted?(slug: string): void;
+  loaded?(slug: string, milliseconds: number): void;
+  loadFailed?(slug: string, milliseconds: number): void;
+  unloaded?(slug: string, reason: UnloadReason): void;
+}
+
+/** A model's request counts, loaded or not (for metrics). */
+export interface ModelUsage {
+  slug: string;
+  loaded: boolean;
+  active: number;
+  /** Requests waiting for the model to load or for a free request slot. */
+  waiting: number;
 }
 
 export interface PoolModel {
@@ -77,6 +101,7 @@ export class EvictionPool {
   readonly maxLoaded: number;
   readonly #now: () => number;
   readonly #logger?: EngineLogger;
+  readonly #observer?: PoolObserver;
   readonly #slots = new Map<string, Slot>();
   /** Requests waiting for room, oldest first; only the head may evict or load. */
   readonly #roomQueue: RoomTicket[] = [];
@@ -88,6 +113,7 @@ export class EvictionPool {
     this.maxLoaded = atLeastOne(options.maxLoaded);
     this.#now = options.now ?? (() => performance.now());
     this.#logger = options.logger;
+    this.#observer = options.observer;
     for (const model of models) {
       this.#slots.set(model.slug, {
         slug: model.slug,
@@ -98,6 +124,7 @@ export class EvictionPool {
         draining: 0,
         lastUsed: null,
         loadedAt: 0,
+        waiting: 0,
       });
     }
     this.#resetSignal();
@@ -164,9 +191,11 @@ export class EvictionPool {
     slot.state = 'loading';
     const transition = (async () => {
       const started = this.#now();
+      this.#observer?.loadStarted?.(slot.slug);
       try {
         await slot.backend.load();
       } catch (cause) {
+        this.#observer?.loadFailed?.(slot.slug, this.#now() - started);
         slot.state = 'unloaded';
         slot.transition = undefined;
         this.#emitChange();
@@ -183,13 +212,14 @@ export class EvictionPool {
       slot.active += 1;
       slot.transition = undefined;
       this.#logger?.info({ model: slot.slug, ms: Math.round(slot.loadedAt - started) }, 'model loaded');
+      this.#observer?.loaded?.(slot.slug, slot.loadedAt - started);
       this.#emitChange();
     })();
     slot.transition = transition;
     return transition;
   }
 
-  #startUnload(slot: Slot, reason: string): Promise<void> {
+  #startUnload(slot: Slot, kind: UnloadReason, reason: string): Promise<void> {
     slot.state = 'unloading';
     const transition = (async () => {
       try {
@@ -201,6 +231,7 @@ export class EvictionPool {
       slot.transition = undefined;
       slot.lastUsed = null;
       this.#logger?.info({ model: slot.slug, reason }, 'model unloaded');
+      this.#observer?.unloaded?.(slot.slug, kind);
       this.#emitChange();
     })();
     slot.transition = transition;
@@ -231,6 +262,7 @@ export class EvictionPool {
   async acquire(slug: string, signal?: AbortSignal): Promise<Lease> {
     const slot = this.#slot(slug);
     const ticket: RoomTicket = { slot };
+    slot.waiting += 1;
     let queued = false;
     let drainedVictim: Slot | undefined;
     const stopDraining = () => {
@@ -303,7 +335,7 @@ export class EvictionPool {
         const idle = candidates.find((other) => other.active === 0);
         if (idle) {
           stopDraining();
-          void this.#startUnload(idle, `evicted for '${slug}'`);
+          void this.#startUnload(idle, 'evicted', `evicted for '${slug}'`);
           continue;
         }
         if (!drainedVictim && candidates.length > 0) {
@@ -313,6 +345,7 @@ export class EvictionPool {
         await this.#waitForChange(signal);
       }
     } finally {
+      slot.waiting -= 1;
       leaveQueue();
       stopDraining();
     }
@@ -364,7 +397,7 @@ export class EvictionPool {
         if (state === 'unloaded') return wasLoaded;
         if (state === 'loaded') wasLoaded = true;
         if (state === 'loaded' && slot.active === 0) {
-          await this.#startUnload(slot, 'unload requested');
+          await this.#startUnload(slot, 'requested', 'unload requested');
           return true;
         }
         if (slot.transition) await slot.transition.catch(() => undefined);
@@ -393,7 +426,7 @@ export class EvictionPool {
         slot.draining === 0 &&
         now - (slot.lastUsed ?? slot.loadedAt) >= ttlSeconds * 1000,
     );
-    await Promise.all(expired.map((slot) => this.#startUnload(slot, `idle for ${ttlSeconds}s`)));
+    await Promise.all(expired.map((slot) => this.#startUnload(slot, 'idle', `idle for ${ttlSeconds}s`)));
     return expired.map((slot) => slot.slug);
   }
 
@@ -409,6 +442,16 @@ export class EvictionPool {
         active_requests: slot.active,
         max_concurrency: slot.maxConcurrency,
       }));
+  }
+
+  /** Every model's active and waiting requests, loaded or not. */
+  usage(): ModelUsage[] {
+    return [...this.#slots.values()].map((slot) => ({
+      slug: slot.slug,
+      loaded: slot.state === 'loaded',
+      active: slot.active,
+      waiting: slot.waiting,
+    }));
   }
 
   /** Requests in flight across all models. */

@@ -16,7 +16,8 @@ import {
   type TtsBackend,
 } from '@talkies/core';
 import type { ServerConfig } from './config.js';
-import { ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken } from './tokens.js';
+import type { ServerMetrics } from './metrics.js';
+import { ClockToken, ConfigToken, EnginesToken, LoggerToken, MetricsToken, RegistryToken } from './tokens.js';
 
 export interface CatalogModel {
   slug: string;
@@ -37,6 +38,7 @@ export class ModelCatalog {
     @inject(EnginesToken) engines: ResolvedEngines,
     @inject(LoggerToken) logger: Logger,
     @inject(ClockToken) now: () => number,
+    @inject(MetricsToken) metrics: ServerMetrics,
   ) {
     for (const [slug, entry] of registry.entries()) {
       const engine = engines.bySlug.get(slug)!;
@@ -51,7 +53,7 @@ export class ModelCatalog {
         }
         options = parsed.data;
       }
-      const backend = engine.createBackend({
+      const created = engine.createBackend({
         modelId: slug,
         entry,
         options,
@@ -60,13 +62,15 @@ export class ModelCatalog {
         signal: this.#shutdown.signal,
         now,
       });
+      const backend = metrics.instrument(slug, created);
       const maxConcurrency = entry.max_concurrency ?? backend.defaultConcurrency ?? 1;
       this.#models.set(slug, { slug, entry, backend, maxConcurrency });
     }
     this.pool = new EvictionPool(
       [...this.#models.values()].map(({ slug, backend, maxConcurrency }) => ({ slug, backend, maxConcurrency })),
-      { maxLoaded: config.maxLoadedModels, now, logger },
+      { maxLoaded: config.maxLoadedModels, now, logger, observer: metrics.poolObserver() },
     );
+    metrics.watch(this.pool);
   }
 
   list(): CatalogModel[] {

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import pino, { type Logger } from 'pino';
@@ -14,8 +14,9 @@ import { checkFfmpeg, startProcessLauncher } from '@talkies/audio';
 import { loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
 import { ModelCatalog } from './model-catalog.js';
+import { ServerMetrics } from './metrics.js';
 import { SpeechRoute } from './speech-route.js';
-import { ChunkerToken, ClockToken, ConfigToken, EnginesToken, LoggerToken, RegistryToken, SweeperToken } from './tokens.js';
+import { ChunkerToken, ClockToken, ConfigToken, EnginesToken, LoggerToken, MetricsToken, RegistryToken, SweeperToken } from './tokens.js';
 
 export interface StartOptions {
   /** Defaults to `loadConfig(process.env)`; tests pass overrides. */
@@ -68,6 +69,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   container.register(RegistryToken, { useValue: registry });
   container.register(EnginesToken, { useValue: engines });
   container.register(ClockToken, { useValue: now });
+  container.register(MetricsToken, { useValue: new ServerMetrics(registry.slugs, (slug) => join(config.dataDir, 'models', slug)) });
   // Silero (onnxruntime-node) loads on the first audio longer than the chunking threshold.
   const chunker = new VadChunker(() => createSileroDetector(), config.longAudio);
   container.register(ChunkerToken, { useValue: chunker });

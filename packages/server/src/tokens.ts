@@ -7,6 +7,7 @@ import type { InjectionToken } from 'tsyringe';
 import type { EvictionPool, IdleSweeper, ModelRegistry, ResolvedEngines, VadChunker } from '@talkies/core';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
+import type { ServerMetrics } from './metrics.js';
 
 export const ConfigToken: InjectionToken<ServerConfig> = Symbol('ServerConfig');
 export const LoggerToken: InjectionToken<Logger> = Symbol('Logger');
@@ -16,5 +17,7 @@ export const PoolToken: InjectionToken<EvictionPool> = Symbol('EvictionPool');
 export const SweeperToken: InjectionToken<IdleSweeper> = Symbol('IdleSweeper');
 /** Monotonic milliseconds (performance.now in production, a fake in tests). */
 export const ClockToken: InjectionToken<() => number> = Symbol('Clock');
+/** Prometheus metrics of this server. */
+export const MetricsToken: InjectionToken<ServerMetrics> = Symbol('ServerMetrics');
 /** Cuts long audio at speech pauses for backends that need it (Silero VAD). */
 export const ChunkerToken: InjectionToken<VadChunker> = Symbol('VadChunker');

@@ -40,6 +40,8 @@ export interface UrlDownloaderOptions {
   readTimeoutMs?: number;
   /** Default 5. */
   maxRedirects?: number;
+  /** Told about every chunk received (the download-bytes metric). */
+  onBytes?: (bytes: number) => void;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -222,6 +224,7 @@ export class UrlDownloader {
       file = await open(part, 'wx');
       for await (const chunk of response as AsyncIterable<Buffer>) {
         size += chunk.length;
+        this.options.onBytes?.(chunk.length);
         if (size > this.options.maxBytes) throw this.tooLarge(url);
         await file.write(chunk);
       }

@@ -2,7 +2,7 @@
  * Runs the conformance suite that engines use against minimal, correct fake backends, so
  * a change to the suite that no correct backend can pass shows up here first.
  */
-import type { AsrBackend, TranscribeRequest, TtsBackend, SynthesizeRequest } from '../backend.js';
+import type { AsrBackend, AsrStreamSession, TranscribeRequest, TtsBackend, SynthesizeRequest } from '../backend.js';
 import { SpeechError } from '../speech-error.js';
 import { describeBackendConformance } from './index.js';
 
@@ -39,6 +39,38 @@ function fakeAsr(): AsrBackend {
   };
 }
 
+/** A streaming fake: one word per fed block, an end-of-utterance event on finalize. */
+function fakeStreamingAsr(): AsrBackend {
+  const base = fakeAsr();
+  return {
+    ...base,
+    capabilities: { ...base.capabilities, streaming: true },
+    async openStream(options): Promise<AsrStreamSession> {
+      let state: 'open' | 'finalized' | 'closed' = 'open';
+      let seconds = 0;
+      const check = () => {
+        if (state !== 'open' || options.signal.aborted) throw new SpeechError('ABORTED', `the stream is ${state}`);
+      };
+      return {
+        async feed(audio) {
+          check();
+          const start = seconds;
+          seconds += audio.length / options.sampleRate;
+          return { text: ' word', words: [{ word: 'word', start, end: seconds }], events: [] };
+        },
+        async finalize() {
+          check();
+          state = 'finalized';
+          return { text: '', words: [], events: [{ type: 'end-of-utterance', time: seconds }] };
+        },
+        async close() {
+          state = 'closed';
+        },
+      };
+    },
+  };
+}
+
 function fakeTts(): TtsBackend {
   return {
     specificationVersion: 'v1',
@@ -61,4 +93,5 @@ function fakeTts(): TtsBackend {
 }
 
 describeBackendConformance('fake ASR', { create: fakeAsr, audio: () => new Float32Array(16000) });
+describeBackendConformance('fake streaming ASR', { create: fakeStreamingAsr, audio: () => new Float32Array(16000) });
 describeBackendConformance('fake TTS', { create: fakeTts });

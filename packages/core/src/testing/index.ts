@@ -40,6 +40,17 @@ export function describeBackendConformance(name: string, options: ConformanceOpt
       await backend.dispose();
     });
 
+    it('streams a session when it offers one: feed, finalize, close (twice), and abandon', async () => {
+      const backend = await options.create();
+      if (backend.modality !== 'asr' || !backend.openStream) return;
+      await backend.load();
+      try {
+        if (backend.capabilities.streaming) await checkStream(backend, options);
+      } finally {
+        await backend.dispose();
+      }
+    });
+
     it('does its job after load and honours an aborted signal', async () => {
       const backend = await options.create();
       await backend.load();
@@ -75,6 +86,33 @@ async function checkAsr(backend: AsrBackend, options: ConformanceOptions): Promi
   await expect(
     backend.transcribe({ audio, sampleRate: 16000, task: 'transcribe', timestamps: false, signal: aborted }),
   ).rejects.toBeTruthy();
+}
+
+async function checkStream(backend: AsrBackend, options: ConformanceOptions): Promise<void> {
+  if (!options.audio) throw new Error('describeBackendConformance: ASR backends need options.audio');
+  const audio = await options.audio();
+  const session = await backend.openStream!({ sampleRate: 16000, signal: new AbortController().signal });
+  let transcript = '';
+  const half = Math.floor(audio.length / 2);
+  for (const block of [audio.subarray(0, half), audio.subarray(half)]) {
+    const update = await session.feed(block);
+    expect(typeof update.text).toBe('string');
+    expect(Array.isArray(update.words)).toBe(true);
+    expect(Array.isArray(update.events)).toBe(true);
+    transcript += update.text;
+  }
+  transcript += (await session.finalize()).text;
+  expect(typeof transcript).toBe('string');
+  await expect(session.feed(audio)).rejects.toBeTruthy();
+  await session.close();
+  await session.close();
+  // Abandoned half-way: closing without finalize releases it, and later calls reject.
+  const controller = new AbortController();
+  const abandoned = await backend.openStream!({ sampleRate: 16000, signal: controller.signal });
+  await abandoned.feed(audio.subarray(0, half));
+  controller.abort();
+  await abandoned.close();
+  await expect(abandoned.feed(audio.subarray(half))).rejects.toBeTruthy();
 }
 
 async function checkTts(backend: TtsBackend, options: ConformanceOptions): Promise<void> {
