@@ -101,6 +101,8 @@ const environmentSchema = z.object({
       return normalised as (typeof LOG_LEVELS)[number];
     }),
   TALKIES_MAX_UPLOAD_BYTES: positiveInt(104_857_600),
+  TALKIES_MAX_JSON_BYTES: positiveInt(2_097_152),
+  TALKIES_BODY_IDLE_TIMEOUT: durationSeconds('TALKIES_BODY_IDLE_TIMEOUT', 30),
   TALKIES_MAX_LOADED_MODELS: positiveInt(1, 1024),
   TALKIES_MODEL_TTL: durationSeconds('TALKIES_MODEL_TTL', 600),
   TALKIES_SWEEPER_INTERVAL: durationSeconds('TALKIES_SWEEPER_INTERVAL', 60),
@@ -108,6 +110,9 @@ const environmentSchema = z.object({
   TALKIES_PRELOAD: z.string().optional().transform(parseList),
   TALKIES_SHUTDOWN_TIMEOUT: durationSeconds('TALKIES_SHUTDOWN_TIMEOUT', 30),
   TALKIES_MAX_DOWNLOAD_BYTES: positiveInt(1_073_741_824),
+  TALKIES_MAX_AUDIO_SECONDS: durationSeconds('TALKIES_MAX_AUDIO_SECONDS', 4 * 3600).refine((seconds) => seconds > 0, {
+    message: 'TALKIES_MAX_AUDIO_SECONDS must be more than 0 (seconds, or Go-style like 4h)',
+  }),
   TALKIES_BLOCK_PRIVATE_DOWNLOADS: flag(false),
   TALKIES_AUTH_TOKEN: z
     .string()
@@ -124,6 +129,13 @@ export interface ServerConfig {
   modelsFile: string;
   logLevel: (typeof LOG_LEVELS)[number];
   maxUploadBytes: number;
+  /** Largest JSON body of `POST /v1/audio/speech` (`TALKIES_MAX_JSON_BYTES`). */
+  maxJsonBytes: number;
+  /**
+   * A request body that stalls (less than 1 KiB arriving in this many seconds) is cut with
+   * 408 (`TALKIES_BODY_IDLE_TIMEOUT`); 0 turns the check off.
+   */
+  bodyIdleTimeoutSeconds: number;
   maxLoadedModels: number;
   modelTtlSeconds: number;
   sweeperIntervalSeconds: number;
@@ -132,6 +144,8 @@ export interface ServerConfig {
   shutdownTimeoutSeconds: number;
   /** Cap on one URL `file_path` download. */
   maxDownloadBytes: number;
+  /** Longest audio a transcription decodes, seconds (header checked first, then the samples as they stream). */
+  maxAudioSeconds: number;
   /** Refuse URL downloads from loopback, private, link-local, multicast and reserved addresses. */
   blockPrivateDownloads: boolean;
   /** Bearer token every route but /healthz and preflight needs; '' leaves the server open. Never log it. */
@@ -167,6 +181,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     modelsFile: resolve(cwd, env.TALKIES_MODELS_FILE),
     logLevel: env.TALKIES_LOG_LEVEL,
     maxUploadBytes: env.TALKIES_MAX_UPLOAD_BYTES,
+    maxJsonBytes: env.TALKIES_MAX_JSON_BYTES,
+    bodyIdleTimeoutSeconds: env.TALKIES_BODY_IDLE_TIMEOUT,
     maxLoadedModels: env.TALKIES_MAX_LOADED_MODELS,
     modelTtlSeconds: env.TALKIES_MODEL_TTL,
     sweeperIntervalSeconds: env.TALKIES_SWEEPER_INTERVAL,
@@ -174,6 +190,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     preload: env.TALKIES_PRELOAD,
     shutdownTimeoutSeconds: env.TALKIES_SHUTDOWN_TIMEOUT,
     maxDownloadBytes: env.TALKIES_MAX_DOWNLOAD_BYTES,
+    maxAudioSeconds: env.TALKIES_MAX_AUDIO_SECONDS,
     blockPrivateDownloads: env.TALKIES_BLOCK_PRIVATE_DOWNLOADS,
     authToken: env.TALKIES_AUTH_TOKEN,
     corsOrigins: env.TALKIES_CORS_ORIGINS,

@@ -64,7 +64,9 @@ export class SpeechRoute {
 
   async handle(ctx: Context): Promise<void> {
     const body = validate(speechRequestSchema, ctx.request.body ?? {});
-    const order = await this.speech.prepare(body, requestSignal(ctx));
+    // Fields beyond the OpenAI request go to the engine as they are; it validates what it reads.
+    const extra = Object.fromEntries(Object.entries(ctx.request.body ?? {}).filter(([key]) => !Object.hasOwn(speechRequestSchema.shape, key)));
+    const order = await this.speech.prepare({ ...body, extra }, requestSignal(ctx));
     const delivery: Delivery = body.stream_format === 'sse' ? 'sse' : body.stream_format === 'audio' || order.format === 'pcm' ? 'audio' : 'whole';
     if (delivery === 'whole') await this.#whole(ctx, order);
     else await this.#stream(ctx, order, delivery);

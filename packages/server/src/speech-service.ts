@@ -41,6 +41,8 @@ export interface SpeechAsk {
   speed: number;
   instructions?: string;
   language?: string;
+  /** Fields beyond OpenAI's request, passed to the engine as they are (it validates what it reads). */
+  extra?: Record<string, unknown>;
 }
 
 /** A checked request, ready to synthesise. */
@@ -174,6 +176,7 @@ export class SpeechService {
       speed: ask.speed,
       language: ask.language,
       instructions: ask.instructions,
+      ...(ask.extra && Object.keys(ask.extra).length > 0 ? { extra: ask.extra } : {}),
       signal,
     };
     return { model, request, format, warnings };
