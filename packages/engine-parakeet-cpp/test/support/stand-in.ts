@@ -111,6 +111,7 @@ export interface BackendSetup {
   maxConcurrency?: number;
   options?: Partial<ParakeetOptions>;
   ggufFile?: string | null;
+  repo?: string;
 }
 
 export function createBackend(setup: BackendSetup): ParakeetCppBackend {
@@ -118,7 +119,7 @@ export function createBackend(setup: BackendSetup): ParakeetCppBackend {
   const context: EngineContext<ParakeetOptions> = {
     modelId,
     entry: {
-      repo: 'talkies-fixtures/parakeet-cpp-gguf',
+      repo: setup.repo ?? 'talkies-fixtures/parakeet-cpp-gguf',
       executor: 'parakeet_cpp',
       ...(setup.ggufFile === null ? {} : { gguf_file: setup.ggufFile ?? setup.file ?? 'model.gguf' }),
       ...(setup.languages ? { languages: setup.languages } : {}),
