@@ -68,6 +68,7 @@ export async function standInCounters(libraryPath: string) {
     liveStrings: counter('standin_live_strings'),
     badFrees: counter('standin_bad_frees'),
     maxInFlight: counter('standin_max_in_flight'),
+    transcribeCalls: counter('standin_transcribe_calls'),
     streamRaces: counter('standin_stream_races'),
     streamThreadSwitches: counter('standin_stream_thread_switches'),
     liveStreams: counter('standin_live_streams'),
