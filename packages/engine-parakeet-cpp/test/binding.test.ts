@@ -263,6 +263,7 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
     const live = bursts(4, [[0.16, 0.48], [0.64, 0.96], [2.0, 2.16]]);
 
     it('ABI 10: incremental text, words with times and confidences, end-of-utterance and backchannel events', async () => {
+      counters10.reset();
       const backend = nemotron(v10);
       await backend.load();
       try {
@@ -281,6 +282,9 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
         expect(events).toEqual([{ type: 'end-of-utterance', time: 1.2 }, { type: 'backchannel', time: 2.4 }]);
         expect(JSON.stringify(updates)).not.toContain('<en-us>');
         await session.close();
+        // Begun, fed, finalized and freed on the session's own thread.
+        expect(counters10.streamThreadSwitches()).toBe(0);
+        expect(counters10.streamRaces()).toBe(0);
       } finally {
         await backend.dispose();
       }
@@ -335,6 +339,7 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
         const late = await caught(session.feed(live));
         expect(late.code).toBe('ABORTED');
         expect(counters10.streamRaces()).toBe(0);
+        expect(counters10.streamThreadSwitches()).toBe(0);
         await session.close(); // idempotent
       } finally {
         await backend.dispose();

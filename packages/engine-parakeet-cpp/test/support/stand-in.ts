@@ -69,6 +69,7 @@ export async function standInCounters(libraryPath: string) {
     badFrees: counter('standin_bad_frees'),
     maxInFlight: counter('standin_max_in_flight'),
     streamRaces: counter('standin_stream_races'),
+    streamThreadSwitches: counter('standin_stream_thread_switches'),
     liveStreams: counter('standin_live_streams'),
     contextsFreedWithStreams: counter('standin_contexts_freed_with_streams'),
     reset,
