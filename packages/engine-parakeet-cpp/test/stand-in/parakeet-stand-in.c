@@ -54,11 +54,12 @@ static const char *LOCALES[] = {"auto", "en", "es", "de", "fr", "it", "ar", "ja"
 /* ---- bookkeeping ------------------------------------------------------------ */
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *live_strings[MAX_LIVE];
-static int live_count, bad_frees, in_flight, max_in_flight, stream_races, stream_thread_switches, live_streams, contexts_freed_with_streams;
+static int live_count, bad_frees, in_flight, max_in_flight, transcribe_calls, stream_races, stream_thread_switches, live_streams, contexts_freed_with_streams;
 
 API int standin_live_strings(void) { return live_count; }
 API int standin_bad_frees(void) { return bad_frees; }
 API int standin_max_in_flight(void) { return max_in_flight; }
+API int standin_transcribe_calls(void) { return transcribe_calls; }
 API int standin_stream_races(void) { return stream_races; }
 API int standin_stream_thread_switches(void) { return stream_thread_switches; }
 API int standin_live_streams(void) { return live_streams; }
@@ -257,6 +258,7 @@ static void begin_call(parakeet_ctx *ctx) {
   ctx->busy++;
   pthread_mutex_unlock(&ctx->lock);
   pthread_mutex_lock(&stats_lock);
+  transcribe_calls++;
   if (++in_flight > max_in_flight) max_in_flight = in_flight;
   pthread_mutex_unlock(&stats_lock);
   if (ctx->delay_ms > 0) {
