@@ -180,7 +180,9 @@ export function buildPredictorGraph(options: Qwen3GraphOptions): Uint8Array {
   const total = dimension(graph, x, 1);
   const stack = decoderStack(graph, layers, x, { hidden, heads, start: graph.int64('start', [0], []), total });
   const head = graph.op('Gather', [heads15, step], { axis: { int: 0 } });
-  graph.output('logits', graph.op('MatMul', [stack.hidden, head]), DataType.FLOAT, [1, 'sequence_length', options.codebookSize]);
+  // Only the last position's logits, as the export returns them.
+  const lastPosition = graph.op('Slice', [stack.hidden, graph.int64('last_start', [-1]), graph.int64('last_end', [2 ** 31 - 1]), graph.int64('last_axis', [1])]);
+  graph.output('logits', graph.op('Reshape', [graph.op('MatMul', [lastPosition, head]), graph.int64('logits_shape', [1, options.codebookSize])]), DataType.FLOAT, [1, options.codebookSize]);
   return encodeModel(graph.graph('code_predictor'));
 }
 
