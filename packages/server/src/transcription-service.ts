@@ -14,11 +14,12 @@ import {
   type RenderedTranscription,
   type TranscriptionResult,
 } from '@talkies/core';
-import { decodeAudioStream, decodeChannels } from '@talkies/audio';
+import { openAudioStream, type OpenedAudio } from '@talkies/audio';
 import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
 import { mergeChannels, type SpeakerLabels } from './stereo-merge.js';
-import { ChunkerToken } from './tokens.js';
+import type { ServerConfig } from './config.js';
+import { ChunkerToken, ConfigToken } from './tokens.js';
 
 /** Where the audio comes from: an upload already on disk, or a `file_path` value. */
 export type TranscriptionSource = { kind: 'upload'; path: string } | { kind: 'file_path'; value: string };
@@ -48,6 +49,7 @@ export class TranscriptionService {
     @inject(ModelCatalog) private readonly catalog: ModelCatalog,
     @inject(FileStore) private readonly files: FileStore,
     @inject(ChunkerToken) private readonly chunker: VadChunker,
+    @inject(ConfigToken) private readonly config: ServerConfig,
   ) {}
 
   async run(job: TranscriptionJob): Promise<RenderedTranscription> {
@@ -76,39 +78,58 @@ export class TranscriptionService {
       signal: job.signal,
     };
 
+    // Every decode starts before the model is leased: a refused or empty input costs no
+    // model load. Then the samples stream into the chunker, for one or both channels.
+    const decode = { signal: job.signal, maxSeconds: this.config.maxAudioSeconds };
     let result: TranscriptionResult;
     let duration: number;
     if (job.diarization) {
-      const split = await decodeChannels(path, { signal: job.signal });
-      if (split.channels.length !== 2) {
-        throw new SpeechError(
-          'INVALID_REQUEST',
-          `diarization=true requires a stereo (2-channel) source; got ${split.channels.length} channel(s). Send a stereo recording with one speaker per channel, or leave diarization off`,
-          { param: 'diarization' },
+      // Each channel is its own pass over the file, streamed like mono audio: memory holds
+      // what the chunker retains, never a whole channel.
+      const left = await openAudioStream(path, { ...decode, channel: 0 });
+      try {
+        if (left.channels !== 2) {
+          throw new SpeechError(
+            'INVALID_REQUEST',
+            `diarization=true requires a stereo (2-channel) source; got ${left.channels} channel(s). Send a stereo recording with one speaker per channel, or leave diarization off`,
+            { param: 'diarization' },
+          );
+        }
+        const [first, second] = await this.catalog.pool.use(
+          model.slug,
+          async (backend) => {
+            const asr = backend as AsrBackend;
+            const leftResult = await this.chunker.transcribe(asr, left.blocks, base);
+            let right: OpenedAudio | undefined;
+            try {
+              right = await openAudioStream(path, { ...decode, channel: 1, probe: left.info });
+              return [leftResult, await this.chunker.transcribe(asr, right.blocks, base)] as const;
+            } finally {
+              await right?.close();
+            }
+          },
+          job.signal,
         );
+        duration = first.duration;
+        result = mergeChannels(first, second, job.speakerLabels);
+      } finally {
+        await left.close();
       }
-      const [left, right] = await this.catalog.pool.use(
-        model.slug,
-        async (backend) => {
-          const asr = backend as AsrBackend;
-          const first = await this.chunker.transcribe(asr, split.channels[0]!, base);
-          const second = await this.chunker.transcribe(asr, split.channels[1]!, base);
-          return [first, second] as const;
-        },
-        job.signal,
-      );
-      duration = split.duration;
-      result = mergeChannels(left, right, job.speakerLabels);
     } else {
       // Decoding streams into the chunker: long audio is cut at pauses and each piece is
       // transcribed while the rest is still being decoded; short audio goes whole.
-      const transcribed = await this.catalog.pool.use(
-        model.slug,
-        (backend) => this.chunker.transcribe(backend as AsrBackend, decodeAudioStream(path, { signal: job.signal }), base),
-        job.signal,
-      );
-      duration = transcribed.duration;
-      result = transcribed;
+      const audio = await openAudioStream(path, decode);
+      try {
+        const transcribed = await this.catalog.pool.use(
+          model.slug,
+          (backend) => this.chunker.transcribe(backend as AsrBackend, audio.blocks, base),
+          job.signal,
+        );
+        duration = transcribed.duration;
+        result = transcribed;
+      } finally {
+        await audio.close();
+      }
     }
     return renderTranscription(result, format, { task: job.task, language: language ?? 'en', duration });
   }
