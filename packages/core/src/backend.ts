@@ -133,6 +133,13 @@ export interface SynthesizeRequest {
   language?: string;
   /** Free-text style instructions (ignored by engines whose capability says so). */
   instructions?: string;
+  /**
+   * The request's fields beyond the OpenAI speech request, as the client sent them (for
+   * example Qwen3-TTS's sampling fields, sent through `extra_body`). Untrusted: an engine
+   * that reads any validates them with its own schema and answers VALIDATION_FAILED (422)
+   * naming the field and its range; engines ignore what they do not know.
+   */
+  extra?: Readonly<Record<string, unknown>>;
   signal: AbortSignal;
 }
 

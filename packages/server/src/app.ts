@@ -16,6 +16,7 @@ import type { DependencyContainer } from 'tsyringe';
 import { SpeechError } from '@talkies/core';
 import type { ServerConfig } from './config.js';
 import { bearerAuth } from './auth-middleware.js';
+import { bodyIdleTimeout } from './body-idle-timeout.js';
 import { corsMiddleware } from './cors-middleware.js';
 import { errorMiddleware } from './error-middleware.js';
 import { FileStore } from './file-store.js';
@@ -34,15 +35,22 @@ const SERVER_VERSION = (createRequire(import.meta.url)('../package.json') as { v
 /** Multipart framing and text fields on top of the file itself. */
 const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 
+/** An incoming `X-Request-Id` is kept when it looks like an id (a proxy's or a client's); otherwise one is made. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
+
 function requestLogger(logger: Logger) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
-    ctx.state.requestId = randomUUID();
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    // On every answer, errors included: the SDKs show it in their errors, and the log has it.
+    ctx.set('X-Request-Id', ctx.state.requestId as string);
     try {
       await next();
     } finally {
-      logger.debug(
-        { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+      const status = ctx.state.bodyTimedOut ? 408 : ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      logger.info(
+        { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) },
         'request',
       );
     }
@@ -72,6 +80,8 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
 
   // One store per server: its downloader shares in-flight downloads between requests (HTTP and MCP).
   container.registerSingleton(FileStore);
+  const leftovers = await container.resolve(FileStore).recover();
+  if (leftovers.length > 0) logger.warn({ files: leftovers }, 'removed partial writes left by an earlier crash');
   const models = container.resolve(ModelRoutes);
   const transcription = container.resolve(TranscriptionRoute);
   const speech = container.resolve(SpeechRoute);
@@ -88,22 +98,39 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
       maxFileSize: config.maxUploadBytes,
       maxTotalFileSize: config.maxUploadBytes,
       maxFiles: 4,
+      // A file part needs a filename, not a Content-Type: Python requests sends none.
+      onPart: (part, handlePart) => {
+        if (!part.mimetype && typeof part.originalFilename === 'string' && part.originalFilename !== '') {
+          part.mimetype = 'application/octet-stream';
+        }
+        handlePart(part);
+      },
       keepExtensions: true,
       allowEmptyFiles: true,
       minFileSize: 0,
     },
   });
-  const json = koaBody({ json: true, jsonLimit: '2mb', multipart: false, urlencoded: false, text: false });
+  const parseJson = koaBody({ json: true, jsonLimit: config.maxJsonBytes, multipart: false, urlencoded: false, text: false });
+  const json = async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await parseJson(ctx, async () => undefined);
+    } catch (error) {
+      if ((error as { status?: number }).status !== 413) throw error;
+      throw new SpeechError(
+        'PAYLOAD_TOO_LARGE',
+        `JSON body too large (more than ${config.maxJsonBytes} bytes, the JSON body limit); send less text per request or raise TALKIES_MAX_JSON_BYTES`,
+      );
+    }
+    await next();
+  };
 
   const router = new Router();
   router.get('/healthz', (ctx) => models.healthz(ctx));
   router.get('/v1/models', (ctx) => models.models(ctx));
+  router.get('/v1/models/{*id}', (ctx) => models.model(ctx, rawTail(ctx, '/v1/models/')));
   router.get('/v1/audio/voices', (ctx) => models.voices(ctx));
   router.get('/api/ps', (ctx) => models.ps(ctx));
-  router.delete('/api/ps/{*id}', (ctx) => {
-    const id = ctx.params.id as unknown;
-    return models.unloadOne(ctx, Array.isArray(id) ? id.join('/') : String(id ?? ''));
-  });
+  router.delete('/api/ps/{*id}', (ctx) => models.unloadOne(ctx, rawTail(ctx, '/api/ps/')));
   router.post('/unload', (ctx) => models.unloadAll(ctx));
   router.post('/v1/audio/transcriptions', uploadCap(config.maxUploadBytes), multipart, (ctx) =>
     transcription.handle(ctx, 'transcribe'),
@@ -137,6 +164,7 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   app.silent = true;
   app.use(metrics.middleware());
   app.use(requestLogger(logger));
+  app.use(bodyIdleTimeout(config.bodyIdleTimeoutSeconds));
   if (config.corsOrigins.length > 0) app.use(corsMiddleware(config.corsOrigins));
   app.use(errorMiddleware(logger, config.maxUploadBytes));
   // Everything below, mounted sub-apps included, needs the bearer token when one is set.
@@ -153,6 +181,19 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
     throw new SpeechError('NOT_FOUND', `no route ${ctx.method} ${ctx.path}; see the README for the API`);
   });
   return app;
+}
+
+/**
+ * The rest of the raw request path after `prefix`, percent-decoded exactly once: model ids
+ * with `/` arrive as `%2F` (LiteLLM, the OpenAI SDKs), and `%252F` stays `%2F`.
+ */
+function rawTail(ctx: Context, prefix: string): string {
+  const raw = ctx.path.startsWith(prefix) ? ctx.path.slice(prefix.length) : '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new SpeechError('INVALID_REQUEST', `'${raw}' is not valid percent-encoding; encode '%' as %25`, { param: 'model' });
+  }
 }
 
 /** Multipart uploads land in temporary files; remove them whatever the outcome. */

@@ -8,7 +8,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { SpeechError } from '@talkies/core';
 
-const PREFIX = 'Bearer ';
+/** The auth scheme is case-insensitive in HTTP (RFC 9110 §11.1): `bearer` and `BEARER` count too. */
+const BEARER = /^bearer +(.*)$/i;
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -21,14 +22,15 @@ export function bearerAuth(token: string) {
     if (!token || ctx.method === 'OPTIONS' || ctx.path === '/healthz') return next();
     // Node keeps the first of repeated Authorization headers.
     const header = ctx.get('authorization');
-    if (!header.startsWith(PREFIX)) {
+    const match = BEARER.exec(header);
+    if (!match) {
       throw new SpeechError(
         'UNAUTHORIZED',
         'missing Authorization: Bearer header; send Authorization: Bearer <TALKIES_AUTH_TOKEN>',
       );
     }
     // Comparing fixed-length digests keeps both the token and its length out of the timing.
-    if (!timingSafeEqual(digest(header.slice(PREFIX.length).trim()), expected)) {
+    if (!timingSafeEqual(digest(match[1]!.trim()), expected)) {
       throw new SpeechError('UNAUTHORIZED', 'invalid bearer token');
     }
     return next();

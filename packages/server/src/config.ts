@@ -100,6 +100,8 @@ const environmentSchema = z.object({
       return normalised as (typeof LOG_LEVELS)[number];
     }),
   TALKIES_MAX_UPLOAD_BYTES: positiveInt(104_857_600),
+  TALKIES_MAX_JSON_BYTES: positiveInt(2_097_152),
+  TALKIES_BODY_IDLE_TIMEOUT: durationSeconds('TALKIES_BODY_IDLE_TIMEOUT', 30),
   TALKIES_MAX_LOADED_MODELS: positiveInt(1, 1024),
   TALKIES_MODEL_TTL: durationSeconds('TALKIES_MODEL_TTL', 600),
   TALKIES_SWEEPER_INTERVAL: durationSeconds('TALKIES_SWEEPER_INTERVAL', 60),
@@ -123,6 +125,13 @@ export interface ServerConfig {
   modelsFile: string;
   logLevel: (typeof LOG_LEVELS)[number];
   maxUploadBytes: number;
+  /** Largest JSON body of `POST /v1/audio/speech` (`TALKIES_MAX_JSON_BYTES`). */
+  maxJsonBytes: number;
+  /**
+   * A request body that stalls (less than 1 KiB arriving in this many seconds) is cut with
+   * 408 (`TALKIES_BODY_IDLE_TIMEOUT`); 0 turns the check off.
+   */
+  bodyIdleTimeoutSeconds: number;
   maxLoadedModels: number;
   modelTtlSeconds: number;
   sweeperIntervalSeconds: number;
@@ -166,6 +175,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     modelsFile: resolve(cwd, env.TALKIES_MODELS_FILE),
     logLevel: env.TALKIES_LOG_LEVEL,
     maxUploadBytes: env.TALKIES_MAX_UPLOAD_BYTES,
+    maxJsonBytes: env.TALKIES_MAX_JSON_BYTES,
+    bodyIdleTimeoutSeconds: env.TALKIES_BODY_IDLE_TIMEOUT,
     maxLoadedModels: env.TALKIES_MAX_LOADED_MODELS,
     modelTtlSeconds: env.TALKIES_MODEL_TTL,
     sweeperIntervalSeconds: env.TALKIES_SWEEPER_INTERVAL,

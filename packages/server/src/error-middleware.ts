@@ -12,6 +12,11 @@ export interface ErrorBody {
   detail: string;
 }
 
+/** The error body every refusal carries, readable by both client families. */
+export function errorBody(status: number, message: string, code: string, param: string | null = null): ErrorBody {
+  return { error: { message, type: errorType(status), param, code }, detail: message };
+}
+
 function errorType(status: number): string {
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
@@ -61,7 +66,7 @@ export function errorMiddleware(logger: Logger, maxUploadBytes: number) {
         message = speechError.message;
         code = speechError.code.toLowerCase();
         param = speechError.param ?? null;
-        logger.info({ status, code, message, path: ctx.path }, 'request refused');
+        logger.info({ status, code, message, method: ctx.method, path: ctx.path, requestId: ctx.state.requestId }, 'request refused');
       } else {
         status = speechError?.status ?? 500;
         code = speechError?.code.toLowerCase() ?? 'internal';
@@ -81,8 +86,7 @@ export function errorMiddleware(logger: Logger, maxUploadBytes: number) {
       ctx.type = 'application/json';
       if (status === 413) ctx.set('Connection', 'close');
       if (status === 401) ctx.set('WWW-Authenticate', 'Bearer');
-      const body: ErrorBody = { error: { message, type: errorType(status), param, code }, detail: message };
-      ctx.body = body;
+      ctx.body = errorBody(status, message, code, param);
     }
   };
 }

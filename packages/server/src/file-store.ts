@@ -2,7 +2,8 @@
  * The staging area under `$TALKIES_DATA_DIR/files`, as /v1/files, `file_path=` and the MCP
  * file tools see it. Every path goes through the rules in staged-path.ts; writes are
  * atomic (a `.part.<random>` file renamed into place), so a file is either absent or
- * complete.
+ * complete: partial files are never listed or served, a failed write removes its own and
+ * the folders it leaves empty, and {@link FileStore.recover} removes those a crash left.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { inject, injectable } from 'tsyringe';
 import { SpeechError } from '@talkies/core';
 import { blockedAddressReason } from './blocked-address.js';
 import type { ServerConfig } from './config.js';
-import { containedPath, resolveStagedFile, sanitizeStagedPath } from './staged-path.js';
+import { containedPath, isPartialName, resolveStagedFile, sanitizeStagedPath } from './staged-path.js';
 import type { ServerMetrics } from './metrics.js';
 import { ConfigToken, MetricsToken } from './tokens.js';
 import { UrlDownloader } from './url-downloader.js';
@@ -155,7 +156,7 @@ export class FileStore {
         const path = prefix ? `${prefix}/${entry.name}` : entry.name;
         const absolute = join(directory, entry.name);
         if (entry.isDirectory()) await walk(absolute, path);
-        else if (entry.isFile()) {
+        else if (entry.isFile() && !isPartialName(entry.name)) {
           const info = await lstat(absolute).catch(() => undefined);
           if (info?.isFile()) files.push({ path, size: info.size, modified: info.mtime.toISOString() });
         }
@@ -198,6 +199,7 @@ export class FileStore {
     } catch (error) {
       await file.close().catch(() => undefined);
       await rm(part, { force: true });
+      await this.pruneEmptyParents(relativePath);
       if (errorCode(error) === 'EISDIR') {
         throw new SpeechError('INVALID_REQUEST', `'${relativePath}' is a folder; choose a file name inside it`, { param: 'path' });
       }
@@ -246,16 +248,51 @@ export class FileStore {
       if (errorCode(error) === 'ENOENT') throw notFound(relativePath);
       throw new SpeechError('INTERNAL', `unlink failed: ${(error as Error).message}`, { cause: error });
     }
+    await this.pruneEmptyParents(relativePath, root);
+    return { deleted: relativePath };
+  }
+
+  /** Remove the folders above `relativePath` that are empty, deepest first (never the root). */
+  private async pruneEmptyParents(relativePath: string, root = this.root): Promise<void> {
     const parents = relativePath.split('/').slice(0, -1);
     for (; parents.length > 0; parents.pop()) {
-      // rmdir only removes empty folders; the first one still in use stops the walk.
+      // rmdir only removes empty folders; the first one still in use stops the walk. A PUT
+      // that recreates a pruned folder meanwhile retries (see openPart).
       const removed = await rmdir(join(root, ...parents)).then(
         () => true,
         () => false,
       );
       if (!removed) break;
     }
-    return { deleted: relativePath };
+  }
+
+  /**
+   * At boot, before the server listens: remove the partial writes a crash left behind
+   * (uploads and downloads that never completed), then every empty folder. Symlinks are
+   * neither followed nor removed. Returns the relative paths of the partial files removed.
+   */
+  async recover(): Promise<string[]> {
+    const removed: string[] = [];
+    const sweep = async (directory: string, prefix: string): Promise<void> => {
+      const entries = await readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
+        if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
+        throw error;
+      });
+      for (const entry of entries) {
+        const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+        const absolute = join(directory, entry.name);
+        if (entry.isDirectory()) {
+          await sweep(absolute, path);
+          // Fails, as it should, while anything is left inside.
+          await rmdir(absolute).catch(() => undefined);
+        } else if (entry.isFile() && isPartialName(entry.name)) {
+          await unlink(absolute).catch(() => undefined);
+          removed.push(path);
+        }
+      }
+    };
+    await sweep(this.root, '');
+    return removed;
   }
 
   /** A staged path or an http(s) URL, as a local file path ready to decode. */

@@ -37,10 +37,11 @@ export class McpRoute {
     @inject(ConfigToken) private readonly config: ServerConfig,
     @inject(LoggerToken) private readonly logger: Logger,
   ) {
+    const jsonLimit = Math.ceil(config.maxUploadBytes / 3) * 4 + JSON_OVERHEAD_BYTES;
     const parseJson = koaBody({
       json: true,
       jsonStrict: true,
-      jsonLimit: Math.ceil(config.maxUploadBytes / 3) * 4 + JSON_OVERHEAD_BYTES,
+      jsonLimit,
       multipart: false,
       urlencoded: false,
       text: false,
@@ -51,6 +52,12 @@ export class McpRoute {
       } catch (error) {
         // co-body marks a syntax error only with status 400; say what this endpoint expects.
         const status = (error as { status?: number }).status;
+        if (status === 413) {
+          throw new SpeechError(
+            'PAYLOAD_TOO_LARGE',
+            `MCP request too large (more than ${jsonLimit} bytes: a base64 file of TALKIES_MAX_UPLOAD_BYTES=${config.maxUploadBytes} plus framing); stage big files with PUT /v1/files or raise TALKIES_MAX_UPLOAD_BYTES`,
+          );
+        }
         if (status !== 400) throw error;
         throw new SpeechError(
           'INVALID_REQUEST',

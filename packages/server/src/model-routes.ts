@@ -3,14 +3,11 @@ import { inject, injectable } from 'tsyringe';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { SpeechError } from '@talkies/core';
-import { ModelCatalog } from './model-catalog.js';
-import { decodeRepeatedly } from './staged-path.js';
+import { ModelCatalog, type CatalogModel } from './model-catalog.js';
 import { LoggerToken } from './tokens.js';
 
 const BOOT_SECONDS = Math.floor(Date.now() / 1000);
 
-/** `DELETE /api/ps/{id}` ids arrive URL-encoded, sometimes twice (LiteLLM's `%2F`). */
-export const decodeModelId = decodeRepeatedly;
 
 @injectable()
 export class ModelRoutes {
@@ -24,18 +21,12 @@ export class ModelRoutes {
   }
 
   models(ctx: Context): void {
-    ctx.body = {
-      object: 'list',
-      data: this.catalog.list().map((model) => ({
-        id: model.slug,
-        object: 'model',
-        created: BOOT_SECONDS,
-        owned_by: 'talkies',
-        modality: model.backend.modality,
-        executor: model.entry.executor,
-        max_concurrency: model.maxConcurrency,
-      })),
-    };
+    ctx.body = { object: 'list', data: this.catalog.list().map((model) => modelObject(model)) };
+  }
+
+  /** `GET /v1/models/{id}` (the SDKs' `models.retrieve`); `id` arrives decoded once. */
+  model(ctx: Context, id: string): void {
+    ctx.body = modelObject(this.catalog.get(id));
   }
 
   async voices(ctx: Context): Promise<void> {
@@ -74,9 +65,9 @@ export class ModelRoutes {
     };
   }
 
-  async unloadOne(ctx: Context, rawId: string): Promise<void> {
-    const id = decodeModelId(rawId);
-    this.catalog.get(id);
+  /** `id` arrives decoded once: `org%2Fmodel` is `org/model`, as LiteLLM sends it. */
+  async unloadOne(ctx: Context, requested: string): Promise<void> {
+    const id = this.catalog.get(requested).slug;
     const unloaded = await this.catalog.pool.unload(id);
     if (!unloaded) {
       throw new SpeechError('MODEL_NOT_LOADED', `model '${id}' is not loaded; GET /api/ps lists the loaded models`, {
@@ -89,4 +80,17 @@ export class ModelRoutes {
   async unloadAll(ctx: Context): Promise<void> {
     ctx.body = { unloaded: await this.catalog.pool.unloadAll() };
   }
+}
+
+/** One entry of OpenAI's model list, with what talkies adds. */
+function modelObject(model: CatalogModel) {
+  return {
+    id: model.slug,
+    object: 'model',
+    created: BOOT_SECONDS,
+    owned_by: 'talkies',
+    modality: model.backend.modality,
+    executor: model.entry.executor,
+    max_concurrency: model.maxConcurrency,
+  };
 }

@@ -248,6 +248,14 @@ const OPERATIONS: Record<string, Json | null> = {
     summary: 'List the configured models',
     responses: withErrors({ '200': jsonResponse('Every model of models.json this server serves.', modelListResponseSchema) }),
   },
+  'GET /v1/models/{*id}': {
+    operationId: 'retrieveModel',
+    tags: ['Models'],
+    summary: 'One configured model',
+    description: 'The SDKs\' models.retrieve. An id with "/" is sent URL-encoded (%2F) and decoded once.',
+    parameters: [modelPathParameter('The model slug.')],
+    responses: withErrors({ '200': jsonResponse('The model, as in the list.', modelSchema) }, ['404']),
+  },
   'GET /v1/audio/voices': {
     operationId: 'listVoices',
     tags: ['Audio'],
@@ -264,7 +272,7 @@ const OPERATIONS: Record<string, Json | null> = {
     operationId: 'unloadModel',
     tags: ['Models'],
     summary: 'Unload one model',
-    description: 'Waits for its in-flight requests. The id may be URL-encoded (once or twice).',
+    description: 'Waits for its in-flight requests. The id may be URL-encoded (%2F for "/"); it is decoded once.',
     parameters: [modelPathParameter('The model slug.')],
     responses: withErrors({ '200': jsonResponse('The model was unloaded.', unloadOneResponseSchema) }, ['404', '409']),
   },

@@ -181,12 +181,15 @@ export class SpeechRoute {
       throw new SpeechError('INVALID_REQUEST', 'input text is empty; send the text to speak in `input`', { param: 'input' });
     }
     const signal = requestSignal(ctx);
+    // Fields beyond the OpenAI request go to the engine as they are; it validates what it reads.
+    const extra = Object.fromEntries(Object.entries(ctx.request.body ?? {}).filter(([key]) => !Object.hasOwn(speechRequestSchema.shape, key)));
     const request: SynthesizeRequest = {
       text: body.input,
       voice,
       speed: body.speed,
       language: body.language,
       instructions: body.instructions,
+      ...(Object.keys(extra).length > 0 ? { extra } : {}),
       signal,
     };
     const warnings: string[] = [];

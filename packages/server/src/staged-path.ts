@@ -9,6 +9,14 @@ import { lstat, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, isAbsolute } from 'node:path';
 import { SpeechError } from '@talkies/core';
 
+/** A write in progress: `<name>.part.<12 hex digits>`, renamed into place once complete. */
+const PARTIAL_SUFFIX = /\.part\.[0-9a-f]{12}$/;
+
+/** Whether a file name (or a path's last segment) is a partial write, never to be listed or served. */
+export function isPartialName(name: string): boolean {
+  return PARTIAL_SUFFIX.test(name);
+}
+
 function invalid(message: string, param: string): SpeechError {
   return new SpeechError('INVALID_REQUEST', `${message}; use a relative path like 'calls/2026/a.wav'`, { param });
 }
@@ -27,6 +35,13 @@ export function sanitizeStagedPath(raw: string, param = 'file_path'): string {
   }
   const path = raw.replace(/^\/+/, '');
   if (path === '') throw invalid('path is empty after stripping leading slashes', param);
+  if (isPartialName(path) || isPartialName(decoded)) {
+    throw new SpeechError(
+      'INVALID_REQUEST',
+      `'${path}' ends like a partial write (.part.<12 hex digits>); those names are reserved for uploads in progress, choose another`,
+      { param },
+    );
+  }
   for (const form of new Set([path, decoded.replace(/^\/+/, '')])) {
     for (const segment of form.split('/')) {
       if (segment === '') throw invalid('path contains empty segment (double slash)', param);

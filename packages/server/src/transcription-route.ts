@@ -35,6 +35,7 @@ export const transcriptionFieldsSchema = z.object({
   timestamp_granularities: z.union([z.string(), z.array(z.string())]).optional(),
   diarization: z.string().optional(),
   speaker_labels: z.string().optional(),
+  stream: z.string().optional(),
 });
 
 interface UploadedFile {
@@ -55,9 +56,24 @@ export class TranscriptionRoute {
   /** Shared by /transcriptions and /translations. */
   async handle(ctx: Context, task: 'transcribe' | 'translate'): Promise<void> {
     const fields = validate(transcriptionFieldsSchema, ctx.request.body ?? {});
+    if (parseFlag(fields.stream)) {
+      // Said out loud rather than ignored: an SDK stream object would otherwise wait for events that never come.
+      throw new SpeechError(
+        'INVALID_REQUEST',
+        '`stream` is not supported for transcriptions yet; leave it out (or send stream=false) to get the whole result in one answer',
+        { param: 'stream' },
+      );
+    }
     const file = firstFile(ctx.request.files?.file);
     const hasFile = file !== undefined && (file.originalFilename ?? '') !== '';
     const filePath = fields.file_path?.trim() ?? '';
+    if (!hasFile && filePath === '' && typeof (ctx.request.body as Record<string, unknown> | undefined)?.file === 'string') {
+      throw new SpeechError(
+        'INVALID_REQUEST',
+        '`file` arrived as a text field; send it as a file part (Content-Disposition with a filename)',
+        { param: 'file' },
+      );
+    }
     if (hasFile === (filePath !== '')) {
       throw new SpeechError(
         'INVALID_REQUEST',

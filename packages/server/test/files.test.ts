@@ -273,10 +273,13 @@ describe('upload cap and atomic writes', () => {
     request.on('error', () => undefined);
     response.catch(() => undefined);
     request.write(Buffer.alloc(32 * 1024, 1));
-    await until(async () => (await paths()).some((path) => path.startsWith('killed.bin.part.')), 'the .part file');
+    // On disk, not through the listing: the listing never shows partial files.
+    const onDisk = async () => readdir(join(server.dataDir, 'files'));
+    await until(async () => (await onDisk()).some((path) => path.startsWith('killed.bin.part.')), 'the .part file');
+    expect(await paths()).not.toContainEqual(expect.stringContaining('.part.'));
     expect((await call('GET', '/v1/files/killed.bin')).text).toBe('the old complete version');
     request.destroy();
-    await until(async () => !(await paths()).some((path) => path.startsWith('killed.bin.part.')), 'the .part file to go');
+    await until(async () => !(await onDisk()).some((path) => path.startsWith('killed.bin.part.')), 'the .part file to go');
     expect((await call('GET', '/v1/files/killed.bin')).text).toBe('the old complete version');
     await call('DELETE', '/v1/files/killed.bin');
   });

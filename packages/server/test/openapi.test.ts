@@ -69,6 +69,7 @@ describe('GET /openapi.json', () => {
         'GET /metrics',
         'GET /openapi.json',
         'GET /v1/models',
+        'GET /v1/models/{id}',
         'GET /v1/audio/voices',
         'GET /api/ps',
         'DELETE /api/ps/{id}',

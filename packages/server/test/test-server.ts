@@ -26,6 +26,7 @@ export const ESPEAK = { repo: 'espeak-ng', executor: 'espeak', modality: 'tts', 
 export async function startTestServer(
   models: Record<string, Record<string, unknown>>,
   config: Partial<ServerConfig> = {},
+  options: { logger?: pino.Logger } = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'talkies-test-'));
   const modelsFile = join(dataDir, 'models.json');
@@ -34,7 +35,7 @@ export async function startTestServer(
   const server = await startServer({
     environment: {},
     config: { port: 0, host: '127.0.0.1', dataDir, modelsFile, sweeperIntervalSeconds: 0, ...config },
-    logger: pino({ level: process.env.TALKIES_TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TALKIES_TEST_LOG_LEVEL ?? 'silent' }),
     now: () => clock,
   });
   return {

@@ -1,0 +1,150 @@
+/**
+ * The engine behind a real talkies server, driven by the official `openai` client over
+ * loopback: json, verbose_json with words, srt, a pinned language, an unknown one (4xx),
+ * eviction and reload, and a model whose library is missing (503) while the rest of the
+ * server keeps working. libparakeet is the stand-in, compiled by the test.
+ */
+import { join } from 'node:path';
+import OpenAI, { APIError, toFile } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../server/test/test-server.js';
+import { bursts, hasCompiler, standInLibrary, temporaryDirectory, writeStandInModel } from './support/stand-in.js';
+
+const NEMOTRON = 'nemotron-3.5-asr-0.6b';
+const NEMOTRON_FILE = 'nemotron-3.5-asr-streaming-0.6b-q8_0.gguf';
+const TDT = 'parakeet-tdt_ctc-110m';
+const NO_LIBRARY = 'parakeet-without-library';
+const LANGUAGES = ['auto', 'en', 'es', 'de', 'fr', 'it', 'ar', 'ja', 'ko', 'pt', 'ru', 'hi', 'zh', 'vi', 'he', 'nl', 'cs', 'da', 'pl', 'no', 'sv', 'th', 'tr', 'bg'];
+
+/** 16-bit mono PCM WAV. */
+function wav(samples: Float32Array, sampleRate = 16000): Buffer {
+  const data = Buffer.alloc(samples.length * 2);
+  samples.forEach((sample, index) => data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(sample * 32767))), index * 2));
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'ascii');
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVEfmt ', 8, 'ascii');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'ascii');
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
+
+describe.skipIf(!hasCompiler)('engine-parakeet-cpp behind the server, driven by the openai client', () => {
+  let data: Awaited<ReturnType<typeof temporaryDirectory>>;
+  let server: TestServer;
+  let client: OpenAI;
+  // Three words: two close together, one after a pause (two segments).
+  const recording = wav(bursts(3, [[0.16, 0.48], [0.64, 0.96], [2.0, 2.4]]));
+  const file = () => toFile(recording, 'speech.wav', { type: 'audio/wav' });
+  const loaded = async () =>
+    ((await (await fetch(`${server.url}/api/ps`)).json()) as { models: Array<{ id: string }> }).models.map((model) => model.id);
+
+  beforeAll(async () => {
+    data = await temporaryDirectory('parakeet-server-');
+    const library = standInLibrary({ abi: 10 });
+    await writeStandInModel(join(data.path, 'models', NEMOTRON), NEMOTRON_FILE, { nemotron: true, streaming: true });
+    await writeStandInModel(join(data.path, 'models', TDT), 'tdt_ctc-110m-q8_0.gguf');
+    await writeStandInModel(join(data.path, 'models', NO_LIBRARY), 'tdt_ctc-110m-q8_0.gguf');
+    const engineOptions = { library, download: false };
+    server = await startTestServer(
+      {
+        [NEMOTRON]: {
+          repo: 'mudler/parakeet-cpp-gguf', executor: 'parakeet_cpp', modality: 'asr', gguf_file: NEMOTRON_FILE,
+          default_source_lang: 'auto', default_target_lang: 'en', default_task: 'asr', languages: LANGUAGES, max_concurrency: 2, engineOptions,
+        },
+        [TDT]: { repo: 'mudler/parakeet-cpp-gguf', executor: 'parakeet_cpp', modality: 'asr', gguf_file: 'tdt_ctc-110m-q8_0.gguf', engineOptions },
+        [NO_LIBRARY]: {
+          repo: 'mudler/parakeet-cpp-gguf', executor: 'parakeet_cpp', modality: 'asr', gguf_file: 'tdt_ctc-110m-q8_0.gguf',
+          engineOptions: { library: join(data.path, 'no-such-dir', 'libparakeet.so'), download: false },
+        },
+      },
+      { dataDir: data.path, maxLoadedModels: 1 },
+    );
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-checked', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await data?.remove();
+  });
+
+  it('lists the models as ASR', async () => {
+    const models = await client.models.list();
+    expect(models.data.map((model) => model.id)).toEqual(expect.arrayContaining([NEMOTRON, TDT, NO_LIBRARY]));
+  });
+
+  it('json: the transcript, without the language tag', async () => {
+    const result = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON, response_format: 'json' });
+    expect(result.text).toBe('alpha bravo charlie');
+    expect(Object.keys(result)).toEqual(['text']);
+  });
+
+  it('verbose_json: words with times and confidences, segments synthesised from them', async () => {
+    const result = await client.audio.transcriptions.create({
+      file: await file(), model: NEMOTRON, response_format: 'verbose_json', timestamp_granularities: ['word', 'segment'],
+    });
+    expect(result.text).toBe('alpha bravo charlie');
+    // The language the model tagged (<en-us>), where the Python talkies said "auto".
+    expect(result.language).toBe('en');
+    expect(result.duration).toBeCloseTo(3, 2);
+    expect(result.words!.map((word) => [word.word, word.start, word.end])).toEqual([['alpha', 0.16, 0.48], ['bravo', 0.64, 0.96], ['charlie', 2, 2.4]]);
+    for (const word of result.words!) expect((word as unknown as { confidence: number }).confidence).toBeGreaterThan(0.5);
+    expect(result.segments!.map((segment) => [segment.id, segment.start, segment.end, segment.text])).toEqual([
+      [0, 0.16, 0.96, 'alpha bravo'],
+      [1, 2, 2.4, 'charlie'],
+    ]);
+  });
+
+  it('srt: one cue per synthesised segment', async () => {
+    const srt = (await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON, response_format: 'srt' })) as unknown as string;
+    expect(srt).toBe('1\n00:00:00,160 --> 00:00:00,960\nalpha bravo\n\n2\n00:00:02,000 --> 00:00:02,400\ncharlie\n');
+  });
+
+  it('language pinned: text through the _lang entry point, reported back', async () => {
+    const result = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON, language: 'en', response_format: 'verbose_json', timestamp_granularities: ['word'] });
+    expect(result.text).toBe('alpha bravo charlie');
+    expect(result.language).toBe('en');
+    expect(result.words).toHaveLength(3);
+  });
+
+  it('an unknown language is a 4xx, never a silent success', async () => {
+    const error = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON, language: 'xx-nonexistent' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(APIError);
+    expect((error as APIError).status).toBe(400);
+    expect((error as APIError).message).toContain("does not know language 'xx-nonexistent'");
+  });
+
+  it('a second model evicts the first, which reloads on its next request with the same result', async () => {
+    expect(await loaded()).toEqual([NEMOTRON]);
+    const other = await client.audio.transcriptions.create({ file: await file(), model: TDT });
+    expect(other.text).toBe('alpha bravo charlie');
+    expect(await loaded()).toEqual([TDT]);
+    const again = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON });
+    expect(again.text).toBe('alpha bravo charlie');
+    expect(await loaded()).toEqual([NEMOTRON]);
+    expect((await fetch(`${server.url}/api/ps/${NEMOTRON}`, { method: 'DELETE' })).status).toBe(200);
+    expect(await loaded()).toEqual([]);
+    const reloaded = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON, response_format: 'text' });
+    expect(reloaded).toBe('alpha bravo charlie');
+  });
+
+  it('a model whose library is missing answers 503 naming the library, where it looked and how to build it; the server keeps working', async () => {
+    const error = await client.audio.transcriptions.create({ file: await file(), model: NO_LIBRARY }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(APIError);
+    expect((error as APIError).status).toBe(503);
+    const message = (error as APIError).message;
+    expect(message).toContain('needs libparakeet');
+    expect(message).toContain(join(data.path, 'no-such-dir', 'libparakeet.so'));
+    expect(message).toContain('build-libparakeet.sh');
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const fine = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON });
+    expect(fine.text).toBe('alpha bravo charlie');
+  });
+});
