@@ -27,7 +27,11 @@ cleanup() {
     kill "$daemon_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.2; done
   fi
-  rm -rf "$work"
+  # The daemon leaves its network namespace mounted under its exec root.
+  awk -v prefix="$work/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mount_point; do
+    umount -l "$mount_point" 2>/dev/null || true
+  done
+  rm -rf "$work" 2>/dev/null || say "could not remove $work entirely"
   exit $status
 }
 trap cleanup EXIT
