@@ -33,7 +33,7 @@ if (!executablePath) {
   console.warn('playground test skipped: no Chromium found; install Debian\'s `chromium` (scripts/up does) or set TALKIES_CHROMIUM');
 }
 
-describe.skipIf(!executablePath)('the playground in Chromium', () => {
+describe.skipIf(!executablePath)('the playground in Chromium', { timeout: 60_000 }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
