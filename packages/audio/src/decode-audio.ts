@@ -2,6 +2,8 @@ import { SpeechError } from '@talkies/core';
 import { ffmpegPath } from './check-ffmpeg.js';
 import { GrowingFloat32Array } from './growing-buffer.js';
 import { parseWavHeader, wavSamplesToFloat, type WavHeaderInfo } from './parse-wav.js';
+import { inputArguments, MAX_SOURCE_CHANNELS, noAudioStreamError, refusedFormatError, undecodableError } from './input-policy.js';
+import { checkAudioHeader, probeAudio, tooLongError, type AudioInfo } from './probe-audio.js';
 import { emptyUploadError, resolveInput, runProcess, type AudioInput } from './run-process.js';
 
 export interface DecodeOptions {
@@ -9,6 +11,14 @@ export interface DecodeOptions {
   sampleRate?: number;
   /** Aborting it kills ffmpeg and rejects with SpeechError('ABORTED'). */
   signal?: AbortSignal;
+  /**
+   * The most seconds of audio to decode. A header that declares more is refused before
+   * decoding; audio that turns out longer than its header said is cut off as soon as the
+   * limit is passed. Either way: SpeechError('PAYLOAD_TOO_LARGE'), 413.
+   */
+  maxSeconds?: number;
+  /** What {@link probeAudio} said about this input, when the caller already asked (saves a second probe). */
+  probe?: AudioInfo;
 }
 
 export interface DecodedAudio {
@@ -30,16 +40,18 @@ export interface DecodedChannels {
 
 const DEFAULT_SAMPLE_RATE = 16000;
 
-export function noAudioStreamError(tool: 'ffmpeg' | 'ffprobe'): SpeechError {
-  return new SpeechError('AUDIO_DECODE_FAILED', `${tool}: no audio stream in upload; send a file with an audio track`);
+/** A file with an audio header and no samples. */
+export function noSamplesError(): SpeechError {
+  return new SpeechError('AUDIO_DECODE_FAILED', 'no audio: the file has an audio header but no samples; send a recording that contains sound', {
+    param: 'file',
+  });
 }
 
 function decodeFailure(stderrTail: string): SpeechError {
   if (/matches no streams|does not contain any stream/i.test(stderrTail)) return noAudioStreamError('ffmpeg');
-  return new SpeechError(
-    'AUDIO_DECODE_FAILED',
-    `ffmpeg failed: ${stderrTail}; send an audio or video file ffmpeg can read (wav, mp3, ogg, opus, flac, m4a, webm, …), complete and not truncated`,
-  );
+  // Without a probe (stream inputs) ffmpeg does not say which demuxer it refused.
+  if (/not on whitelist/i.test(stderrTail)) return refusedFormatError(undefined, stderrTail);
+  return undecodableError('ffmpeg', stderrTail);
 }
 
 function checkSampleRate(sampleRate: number): number {
@@ -51,8 +63,10 @@ function checkSampleRate(sampleRate: number): number {
 
 interface DecodedChunk {
   channels: number;
-  /** Complete frames, channels interleaved; the first chunk may be empty (header only). */
+  /** Complete frames, channels interleaved; the first chunk is empty (header only). */
   interleaved: Float32Array;
+  /** On the first chunk: the probe of a file or bytes input (streams are not probed). */
+  info?: AudioInfo;
 }
 
 function concatenate(first: Uint8Array, second: Uint8Array): Uint8Array {
@@ -65,16 +79,31 @@ function concatenate(first: Uint8Array, second: Uint8Array): Uint8Array {
 
 /**
  * Decodes the first audio stream at the source's channel count. ffmpeg writes a WAV stream
- * so that the channel count arrives in the header of the same pass: one process, no
- * separate probe, and inputs that are streams need not be replayable.
+ * so that the channel count arrives in the header of the same pass, and inputs that are
+ * streams need not be replayable.
+ *
+ * A path or bytes are probed first (input-policy.ts): only the input itself is read,
+ * formats that point at other files are refused by name, absurd headers and declared
+ * durations beyond `maxSeconds` are refused, and the decode is pinned to the demuxer the
+ * probe found. Streams cannot be probed and replayed; they get the same whitelists and
+ * the limits below.
  */
 async function* decodeFrames(input: AudioInput, options: DecodeOptions): AsyncGenerator<DecodedChunk> {
   const sampleRate = checkSampleRate(options.sampleRate ?? DEFAULT_SAMPLE_RATE);
+  const limits = { maxSeconds: options.maxSeconds };
+  let info: AudioInfo | undefined;
+  if (options.probe) info = checkAudioHeader(options.probe, limits);
+  else if (typeof input === 'string' || input instanceof Uint8Array) info = await probeAudio(input, { signal: options.signal, limits });
   const { argument, stdin } = await resolveInput(input);
+  const maxFrames = options.maxSeconds === undefined ? Infinity : Math.ceil(options.maxSeconds * sampleRate);
   const output = runProcess({
     tool: 'ffmpeg',
     command: ffmpegPath(),
-    args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', argument, '-map', '0:a:0', '-ar', String(sampleRate), '-c:a', 'pcm_f32le', '-f', 'wav', 'pipe:1'],
+    args: [
+      '-hide_banner', '-nostdin', '-loglevel', 'error',
+      ...inputArguments(argument, info?.format),
+      '-map', '0:a:0', '-ar', String(sampleRate), '-c:a', 'pcm_f32le', '-f', 'wav', 'pipe:1',
+    ],
     stdin,
     signal: options.signal,
     // ffmpeg names the input by its path, which is the server's business, not the client's.
@@ -83,6 +112,7 @@ async function* decodeFrames(input: AudioInput, options: DecodeOptions): AsyncGe
   });
   let header: WavHeaderInfo | undefined;
   let pending: Uint8Array = new Uint8Array(0);
+  let frames = 0;
   for await (const chunk of output) {
     let bytes = concatenate(pending, chunk);
     if (!header) {
@@ -91,15 +121,23 @@ async function* decodeFrames(input: AudioInput, options: DecodeOptions): AsyncGe
         pending = bytes;
         continue;
       }
+      if (header.channels > MAX_SOURCE_CHANNELS) {
+        checkAudioHeader({ format: 'unknown', channels: header.channels, duration: null, codec: 'unknown', sampleFormat: 'unknown', sampleRate: 0 });
+      }
       bytes = bytes.subarray(header.dataOffset);
-      yield { channels: header.channels, interleaved: new Float32Array(0) };
+      yield { channels: header.channels, interleaved: new Float32Array(0), info };
     }
     const frameBytes = header.channels * (header.bitsPerSample / 8);
     const usable = bytes.byteLength - (bytes.byteLength % frameBytes);
     pending = bytes.slice(usable);
-    if (usable > 0) yield { channels: header.channels, interleaved: wavSamplesToFloat(bytes.subarray(0, usable), header) };
+    if (usable === 0) continue;
+    frames += usable / frameBytes;
+    // Leaving the loop kills ffmpeg: a header that lied about the length costs no more than the limit.
+    if (frames > maxFrames) throw tooLongError(options.maxSeconds!, `more than ${options.maxSeconds} s were decoded`);
+    yield { channels: header.channels, interleaved: wavSamplesToFloat(bytes.subarray(0, usable), header) };
   }
   if (!header) throw new SpeechError('AUDIO_DECODE_FAILED', 'ffmpeg produced no audio; send a file with an audio track');
+  if (frames === 0) throw noSamplesError();
 }
 
 /** Averages interleaved channels into one. */
@@ -149,12 +187,73 @@ export async function decodeChannels(input: AudioInput, options: DecodeOptions =
   return { channels, sampleRate, duration: (channels[0]?.length ?? 0) / sampleRate };
 }
 
+/** Which channel a stream yields: one source channel by index, or all of them averaged. */
+export interface StreamOptions extends DecodeOptions {
+  /** A source channel (0 is left) instead of the average of all of them. */
+  channel?: number;
+}
+
+function pickChannel(chunk: DecodedChunk, channel: number | undefined): Float32Array {
+  if (channel === undefined) return downmix(chunk);
+  if (channel >= chunk.channels) {
+    throw new SpeechError('INVALID_REQUEST', `channel ${channel} asked for, but the source has ${chunk.channels} channel(s)`);
+  }
+  const frames = chunk.interleaved.length / chunk.channels;
+  const values = new Float32Array(frames);
+  for (let frame = 0, index = channel; frame < frames; frame++, index += chunk.channels) values[frame] = chunk.interleaved[index];
+  return values;
+}
+
 /**
- * Decodes like {@link decodeAudio}, yielding mono float32 chunks as ffmpeg produces them.
- * Leaving the loop early kills ffmpeg.
+ * Decodes like {@link decodeAudio}, yielding mono float32 chunks as ffmpeg produces them
+ * (or one source channel's, with `channel`). Leaving the loop early kills ffmpeg.
  */
-export async function* decodeAudioStream(input: AudioInput, options: DecodeOptions = {}): AsyncGenerator<Float32Array, void, undefined> {
+export async function* decodeAudioStream(input: AudioInput, options: StreamOptions = {}): AsyncGenerator<Float32Array, void, undefined> {
   for await (const chunk of decodeFrames(input, options)) {
-    if (chunk.interleaved.length > 0) yield downmix(chunk);
+    if (chunk.interleaved.length > 0) yield pickChannel(chunk, options.channel);
+  }
+}
+
+/** A decode that has started and produced its first samples. */
+export interface OpenedAudio {
+  /** The source's channel count. */
+  channels: number;
+  /** The probe of a path or bytes input (undefined for streams). */
+  info: AudioInfo | undefined;
+  /** The samples, mono (or the chosen channel), from the first; iterate once. */
+  blocks: AsyncGenerator<Float32Array, void, undefined>;
+  /** Stops ffmpeg if it still runs; call it whether or not `blocks` was read. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts decoding and waits for the first samples, so that everything that can be wrong
+ * with the input (format, header, no audio stream, no samples) is known before the caller
+ * commits to anything, such as loading a model. Then stream {@link OpenedAudio.blocks}.
+ */
+export async function openAudioStream(input: AudioInput, options: StreamOptions = {}): Promise<OpenedAudio> {
+  const frames = decodeFrames(input, options);
+  const close = async () => {
+    await frames.return(undefined);
+  };
+  try {
+    const header = await frames.next();
+    if (header.done) throw new SpeechError('AUDIO_DECODE_FAILED', 'ffmpeg produced no audio; send a file with an audio track');
+    let first = await frames.next();
+    while (!first.done && first.value.interleaved.length === 0) first = await frames.next();
+    const { channels, info } = header.value;
+    async function* blocks(): AsyncGenerator<Float32Array, void, undefined> {
+      try {
+        if (first.done) return;
+        yield pickChannel(first.value, options.channel);
+        for (let next = await frames.next(); !next.done; next = await frames.next()) yield pickChannel(next.value, options.channel);
+      } finally {
+        await close();
+      }
+    }
+    return { channels, info, blocks: blocks(), close };
+  } catch (error) {
+    await close();
+    throw error;
   }
 }

@@ -68,6 +68,8 @@ describe('encodeAudio', () => {
     const info = await probeAudio(encoded);
     expect(info.codec).toBe(expectedCodec[format]);
     expect(info.channels).toBe(1);
+    // 16-bit, as wav and pcm are.
+    if (format === 'flac' || format === 'wav') expect(info.sampleFormat).toBe('s16');
     const decoded = await decodeAudio(encoded);
     expect(decoded.duration).toBeGreaterThan(0.95);
     expect(decoded.duration).toBeLessThan(1.1);

@@ -29,7 +29,8 @@ export function codecArguments(format: Exclude<AudioFormat, 'wav' | 'pcm'>, samp
     case 'aac':
       return ['-c:a', 'aac', '-b:a', '128k', '-f', 'adts'];
     case 'flac':
-      return ['-c:a', 'flac', '-f', 'flac'];
+      // 16-bit like wav and pcm; ffmpeg would otherwise keep float input's precision as 24-bit.
+      return ['-c:a', 'flac', '-sample_fmt', 's16', '-f', 'flac'];
   }
 }
 

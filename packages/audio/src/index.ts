@@ -1,12 +1,22 @@
 export { AUDIO_CONTENT_TYPES, AUDIO_FORMATS, isAudioFormat, type AudioFormat } from './audio-formats.js';
 export { checkFfmpeg, ffmpegPath, ffprobePath, type FfmpegCheck } from './check-ffmpeg.js';
 export type { AudioInput } from './run-process.js';
-export { probeAudio, type AudioInfo } from './probe-audio.js';
+export { checkAudioHeader, probeAudio, tooLongError, type AudioInfo, type ProbeLimits } from './probe-audio.js';
+export {
+  ALLOWED_DEMUXERS,
+  MAX_SOURCE_CHANNELS,
+  REFERENCE_DEMUXERS,
+  SOURCE_SAMPLE_RATE_LIMITS,
+} from './input-policy.js';
 export {
   decodeAudio,
   decodeAudioStream,
   decodeChannels,
+  noSamplesError,
+  openAudioStream,
   type DecodeOptions,
+  type OpenedAudio,
+  type StreamOptions,
   type DecodedAudio,
   type DecodedChannels,
 } from './decode-audio.js';

@@ -14,7 +14,7 @@ afterAll(() => fixtures.remove());
 describe('probeAudio', () => {
   it('describes the first audio stream of a file', async () => {
     const path = fixtures.tone('stereo.flac', { seconds: 1.5, extra: ['-ac', '2'] });
-    expect(await probeAudio(path)).toEqual({ channels: 2, duration: 1.5, codec: 'flac', sampleRate: 44100 });
+    expect(await probeAudio(path)).toEqual({ format: 'flac', channels: 2, duration: 1.5, codec: 'flac', sampleFormat: 's16', sampleRate: 44100 });
   });
 
   it('reads bytes and streams', async () => {
@@ -35,7 +35,9 @@ describe('probeAudio', () => {
   it('rejects garbage and empty input', async () => {
     const garbage = await probeAudio(Buffer.from('not audio '.repeat(100))).catch((caught: unknown) => caught);
     expect(SpeechError.is(garbage) && garbage.code).toBe('AUDIO_DECODE_FAILED');
-    expect((garbage as Error).message).toMatch(/^ffprobe failed: input: /);
+    expect((garbage as Error).message).toMatch(/^audio could not be decoded; send a complete audio or video file/);
+    // ffprobe's own words are the cause, for the log.
+    expect(((garbage as Error).cause as Error).message).toMatch(/^ffprobe: .*Invalid data/s);
     const empty = await probeAudio(new Uint8Array(0)).catch((caught: unknown) => caught);
     expect(SpeechError.is(empty) && empty.code).toBe('INVALID_REQUEST');
   });

@@ -27,6 +27,8 @@ export interface ProcessSpecification {
   missing?(cause: Error): SpeechError;
   /** The error when `signal` aborted (default: ABORTED naming the tool). */
   aborted?(): SpeechError;
+  /** Sees every piece of stderr text as it arrives (the tail alone may lose early lines). */
+  onStderr?(text: string): void;
 }
 
 export function abortedError(tool: string): SpeechError {
@@ -132,6 +134,7 @@ export async function* runProcess(specification: ProcessSpecification): AsyncGen
   stderr.setEncoding('utf8');
   stderr.on('data', (text: string) => {
     stderrTail = (stderrTail + text).slice(-STDERR_TAIL_CHARACTERS);
+    specification.onStderr?.(text);
   });
   let spawnError: Error | undefined;
   const exited = new Promise<number | null>((resolve) => {

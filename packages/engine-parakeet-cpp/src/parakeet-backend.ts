@@ -182,24 +182,26 @@ export class ParakeetCppBackend implements AsrBackend {
     if (!(options.sampleRate > 0)) throw this.#error('INVALID_REQUEST', `sampleRate must be positive, got ${options.sampleRate}`);
     const language = this.#language(options.language);
     const { library, context, sessions } = loaded;
-    const stream = await library.streamBegin(context, language);
-    if (!stream) {
-      const reason = library.lastError(context) || 'no reason given';
+    const { ParakeetStreamSession, StreamBeginError } = await import('./parakeet-stream.js');
+    let session: ParakeetStreamSession;
+    try {
+      session = await ParakeetStreamSession.open({
+        library,
+        context,
+        ...(language === undefined ? {} : { language }),
+        sampleRate: options.sampleRate,
+        signal: options.signal,
+        modelId,
+        onClosed: (closed) => sessions.delete(closed),
+      });
+    } catch (error) {
+      if (!(error instanceof StreamBeginError)) throw error;
+      const reason = error.message;
       if (language !== undefined && /lang|locale/i.test(reason)) {
         throw this.#error('INVALID_REQUEST', `model '${modelId}' cannot stream language '${options.language}': ${reason}`, { param: 'language' });
       }
       throw this.#error('UNSUPPORTED_CAPABILITY', `model '${modelId}' cannot stream: ${reason}; live sessions need a cache-aware streaming GGUF (e.g. nemotron-…-streaming, realtime_eou)`);
     }
-    const { ParakeetStreamSession } = await import('./parakeet-stream.js');
-    const session = new ParakeetStreamSession({
-      library,
-      context,
-      stream,
-      sampleRate: options.sampleRate,
-      signal: options.signal,
-      modelId,
-      onClosed: (closed) => sessions.delete(closed),
-    });
     sessions.add(session);
     return session;
   }

@@ -41,8 +41,22 @@ type TypeSpec = string | TypeObject | ReturnType<typeof koffi.out>;
 
 /** A loaded model: an opaque `parakeet_ctx*`. */
 export type NativeContext = { readonly __brand: 'parakeet_ctx' };
-/** A streaming session: an opaque `parakeet_stream*`. */
-export type NativeStream = { readonly __brand: 'parakeet_stream' };
+
+let configured = false;
+/**
+ * Inference code can want more stack than koffi's defaults (2 MiB for synchronous calls,
+ * 128 KiB for `.async` ones); koffi takes its configuration only before the first library
+ * loads, so a process that loaded one earlier keeps the defaults.
+ */
+function configureKoffi(): void {
+  if (configured) return;
+  configured = true;
+  try {
+    koffi.config({ ...koffi.config(), sync_stack_size: 8 << 20, async_stack_size: 8 << 20 });
+  } catch {
+    // another library was loaded first in this process
+  }
+}
 
 function callAsync<T>(fn: Native, ...args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -65,6 +79,7 @@ export class ParakeetLibrary {
 
   /** Opens and checks a library file (one candidate). Throws a plain Error saying why not. */
   static open(target: string): ParakeetLibrary {
+    configureKoffi();
     const handle = koffi.load(target);
     const symbol = (definition: [string, TypeSpec, TypeSpec[]]): Native | undefined => {
       try {
@@ -94,6 +109,7 @@ export class ParakeetLibrary {
       parakeet_capi_last_error: ['str', [ctx]],
       parakeet_capi_transcribe_pcm_batch_json: [heapString, [ctx, floats, 'const int *', 'int', 'int', 'int']],
       parakeet_capi_transcribe_pcm_lang: [heapString, [ctx, floats, 'int', 'int', 'int', 'str']],
+      // Called by the thread of each streaming session (parakeet-stream-worker.ts).
       parakeet_capi_stream_begin: [stream, [ctx]],
       parakeet_capi_stream_begin_lang: [stream, [ctx, 'str']],
       parakeet_capi_stream_feed: [heapString, [stream, floats, 'int', koffi.out(koffi.pointer('int'))]],
@@ -150,6 +166,11 @@ export class ParakeetLibrary {
     throw new Error(`libparakeet could not load ${ggufPath} (is it a parakeet.cpp GGUF?)`);
   }
 
+  /** The context's address, for the thread of a streaming session (parakeet-stream-worker.ts). */
+  address(context: NativeContext): bigint {
+    return koffi.address(context);
+  }
+
   free(context: NativeContext): void {
     this.#native.parakeet_capi_free!(context);
   }
@@ -175,31 +196,6 @@ export class ParakeetLibrary {
     return callAsync(this.#native.parakeet_capi_transcribe_pcm_lang!, context, audio, audio.length, sampleRate, decoder, language);
   }
 
-  streamBegin(context: NativeContext, language?: string): Promise<NativeStream | null> {
-    return language === undefined
-      ? callAsync(this.#native.parakeet_capi_stream_begin!, context)
-      : callAsync(this.#native.parakeet_capi_stream_begin_lang!, context, language);
-  }
-
-  /** ABI 4+: the feed's JSON document; null on failure. */
-  streamFeedJson(stream: NativeStream, audio: Float32Array): Promise<string | null> {
-    return callAsync(this.#native.parakeet_capi_stream_feed_json!, stream, audio, audio.length);
-  }
-
-  /** The feed's new text and its event mask; text null on failure. */
-  async streamFeed(stream: NativeStream, audio: Float32Array): Promise<{ text: string | null; events: number }> {
-    const mask = [0];
-    const text = await callAsync<string | null>(this.#native.parakeet_capi_stream_feed!, stream, audio, audio.length, mask);
-    return { text, events: mask[0] ?? 0 };
-  }
-
-  streamFinalize(stream: NativeStream, json: boolean): Promise<string | null> {
-    return callAsync(this.#native[json ? 'parakeet_capi_stream_finalize_json' : 'parakeet_capi_stream_finalize']!, stream);
-  }
-
-  streamFree(stream: NativeStream): void {
-    this.#native.parakeet_capi_stream_free!(stream);
-  }
 }
 
 const opened = new Map<string, ParakeetLibrary>();

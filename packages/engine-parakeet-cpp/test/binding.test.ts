@@ -87,6 +87,21 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
     }
   });
 
+  it('a view into a larger buffer is read from its own offset (the chunker hands over subarrays)', async () => {
+    const backend = createBackend({ dataDir: data.path, library: v10 });
+    await backend.load();
+    try {
+      const whole = bursts(6, [[0.16, 0.48], [3.2, 3.6], [4.0, 4.4]]);
+      const view = whole.subarray(48000); // from 3.0 s
+      const fromView = await backend.transcribe(request(view));
+      const fromCopy = await backend.transcribe(request(view.slice()));
+      expect(fromView).toEqual(fromCopy);
+      expect(fromView.words.map((word) => [word.word, word.start])).toEqual([['alpha', 0.16], ['bravo', 0.96]]);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
   it('ABI 3: the entry points it lacks are probed, not called, and it still transcribes', async () => {
     const backend = createBackend({ dataDir: data.path, library: v3 });
     await backend.load();
@@ -263,6 +278,7 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
     const live = bursts(4, [[0.16, 0.48], [0.64, 0.96], [2.0, 2.16]]);
 
     it('ABI 10: incremental text, words with times and confidences, end-of-utterance and backchannel events', async () => {
+      counters10.reset();
       const backend = nemotron(v10);
       await backend.load();
       try {
@@ -281,6 +297,9 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
         expect(events).toEqual([{ type: 'end-of-utterance', time: 1.2 }, { type: 'backchannel', time: 2.4 }]);
         expect(JSON.stringify(updates)).not.toContain('<en-us>');
         await session.close();
+        // Begun, fed, finalized and freed on the session's own thread.
+        expect(counters10.streamThreadSwitches()).toBe(0);
+        expect(counters10.streamRaces()).toBe(0);
       } finally {
         await backend.dispose();
       }
@@ -335,6 +354,7 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
         const late = await caught(session.feed(live));
         expect(late.code).toBe('ABORTED');
         expect(counters10.streamRaces()).toBe(0);
+        expect(counters10.streamThreadSwitches()).toBe(0);
         await session.close(); // idempotent
       } finally {
         await backend.dispose();

@@ -31,7 +31,7 @@ describe('the built entry point', () => {
       capabilities: { wordTimestamps: true, streaming: true, translation: false, languages: ['en', 'de'], longForm: false },
       options: { decoder: 'default', threads: 0, download: true },
     });
-    for (const heavy of ['koffi', '@talkies/hub', '@huggingface/hub', './parakeet-library.js', './parakeet-stream.js']) {
+    for (const heavy of ['koffi', '@talkies/hub', '@huggingface/hub', './parakeet-library.js', './parakeet-stream.js', './parakeet-stream-worker.js']) {
       expect(report.imports).not.toContain(heavy);
     }
   });

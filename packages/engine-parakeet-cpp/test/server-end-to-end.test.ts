@@ -4,11 +4,18 @@
  * eviction and reload, and a model whose library is missing (503) while the rest of the
  * server keeps working. libparakeet is the stand-in, compiled by the test.
  */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import OpenAI, { APIError, toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/test-server.js';
-import { bursts, hasCompiler, standInLibrary, temporaryDirectory, writeStandInModel } from './support/stand-in.js';
+import { sharedFile } from './support/shared-audio.js';
+import { bursts, hasCompiler, standInCounters, standInLibrary, temporaryDirectory, writeStandInModel } from './support/stand-in.js';
+
+const run = promisify(execFile);
+const jfk = sharedFile('audio/jfk.wav');
 
 const NEMOTRON = 'nemotron-3.5-asr-0.6b';
 const NEMOTRON_FILE = 'nemotron-3.5-asr-streaming-0.6b-q8_0.gguf';
@@ -133,6 +140,28 @@ describe.skipIf(!hasCompiler)('engine-parakeet-cpp behind the server, driven by 
     expect(await loaded()).toEqual([]);
     const reloaded = await client.audio.transcriptions.create({ file: await file(), model: NEMOTRON, response_format: 'text' });
     expect(reloaded).toBe('alpha bravo charlie');
+  });
+
+  it.skipIf(!jfk)('long audio goes through core\'s chunker: pieces transcribed separately, one result on the file\'s timeline', async () => {
+    // jfk.wav (11 s of real speech) and 1.5 s of silence, three times: 37.5 s, over the 30 s threshold.
+    const long = join(data.path, 'long.flac');
+    await run('ffmpeg', [
+      '-loglevel', 'error', '-y', '-i', jfk!, '-f', 'lavfi', '-t', '1.5', '-i', 'anullsrc=r=16000:cl=mono',
+      '-filter_complex', '[0:a][1:a]concat=n=2:v=0:a=1,aloop=loop=2:size=200000[out]', '-map', '[out]', '-ac', '1', '-ar', '16000', long,
+    ]);
+    const counters = await standInCounters(standInLibrary({ abi: 10 }));
+    const before = counters.transcribeCalls();
+    const result = await client.audio.transcriptions.create({
+      file: await toFile(await readFile(long), 'long.flac'), model: TDT, response_format: 'verbose_json', timestamp_granularities: ['word', 'segment'],
+    });
+    expect(counters.transcribeCalls() - before).toBeGreaterThanOrEqual(2);
+    expect(result.duration).toBeCloseTo(37.5, 0);
+    const words = result.words!;
+    expect(words.length).toBeGreaterThan(10);
+    for (let index = 1; index < words.length; index++) expect(words[index]!.start).toBeGreaterThanOrEqual(words[index - 1]!.end - 1e-6);
+    expect(words[words.length - 1]!.end).toBeGreaterThan(25);
+    expect(words[words.length - 1]!.end).toBeLessThanOrEqual(37.5);
+    result.segments!.forEach((segment, index) => expect(segment.id).toBe(index));
   });
 
   it('a model whose library is missing answers 503 naming the library, where it looked and how to build it; the server keeps working', async () => {

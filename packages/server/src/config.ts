@@ -109,6 +109,9 @@ const environmentSchema = z.object({
   TALKIES_PRELOAD: z.string().optional().transform(parseList),
   TALKIES_SHUTDOWN_TIMEOUT: durationSeconds('TALKIES_SHUTDOWN_TIMEOUT', 30),
   TALKIES_MAX_DOWNLOAD_BYTES: positiveInt(1_073_741_824),
+  TALKIES_MAX_AUDIO_SECONDS: durationSeconds('TALKIES_MAX_AUDIO_SECONDS', 4 * 3600).refine((seconds) => seconds > 0, {
+    message: 'TALKIES_MAX_AUDIO_SECONDS must be more than 0 (seconds, or Go-style like 4h)',
+  }),
   TALKIES_BLOCK_PRIVATE_DOWNLOADS: flag(false),
   TALKIES_AUTH_TOKEN: z
     .string()
@@ -140,6 +143,8 @@ export interface ServerConfig {
   shutdownTimeoutSeconds: number;
   /** Cap on one URL `file_path` download. */
   maxDownloadBytes: number;
+  /** Longest audio a transcription decodes, seconds (header checked first, then the samples as they stream). */
+  maxAudioSeconds: number;
   /** Refuse URL downloads from loopback, private, link-local, multicast and reserved addresses. */
   blockPrivateDownloads: boolean;
   /** Bearer token every route but /healthz and preflight needs; '' leaves the server open. Never log it. */
@@ -184,6 +189,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     preload: env.TALKIES_PRELOAD,
     shutdownTimeoutSeconds: env.TALKIES_SHUTDOWN_TIMEOUT,
     maxDownloadBytes: env.TALKIES_MAX_DOWNLOAD_BYTES,
+    maxAudioSeconds: env.TALKIES_MAX_AUDIO_SECONDS,
     blockPrivateDownloads: env.TALKIES_BLOCK_PRIVATE_DOWNLOADS,
     authToken: env.TALKIES_AUTH_TOKEN,
     corsOrigins: env.TALKIES_CORS_ORIGINS,

@@ -66,7 +66,12 @@ export function errorMiddleware(logger: Logger, maxUploadBytes: number) {
         message = speechError.message;
         code = speechError.code.toLowerCase();
         param = speechError.param ?? null;
-        logger.info({ status, code, message, method: ctx.method, path: ctx.path, requestId: ctx.state.requestId }, 'request refused');
+        // A cause (ffmpeg's own words, for one) is for the operator, never the client.
+        const cause = speechError.cause instanceof Error ? speechError.cause.message : undefined;
+        logger.info(
+          { status, code, message, method: ctx.method, path: ctx.path, requestId: ctx.state.requestId, ...(cause ? { cause } : {}) },
+          'request refused',
+        );
       } else {
         status = speechError?.status ?? 500;
         code = speechError?.code.toLowerCase() ?? 'internal';

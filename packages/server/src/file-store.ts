@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
+import { probeAudio } from '@talkies/audio';
 import { SpeechError } from '@talkies/core';
 import { blockedAddressReason } from './blocked-address.js';
 import type { ServerConfig } from './config.js';
@@ -139,6 +140,11 @@ export class FileStore {
       directory: join(this.root, 'downloads'),
       maxBytes: config.maxDownloadBytes,
       guard: config.blockPrivateDownloads ? blockedAddressReason : undefined,
+      // Only audio is kept: anything else fetched through file_path (an internal web page,
+      // say) would otherwise be readable through GET /v1/files/downloads/….
+      verify: async (path, signal) => {
+        await probeAudio(path, { signal });
+      },
       onBytes: (bytes) => metrics.downloaded(bytes),
     });
   }

@@ -14,11 +14,12 @@ import {
   type RenderedTranscription,
   type TranscriptionResult,
 } from '@talkies/core';
-import { decodeAudioStream, decodeChannels } from '@talkies/audio';
+import { openAudioStream, probeAudio } from '@talkies/audio';
 import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
 import { mergeChannels, type SpeakerLabels } from './stereo-merge.js';
-import { ChunkerToken } from './tokens.js';
+import type { ServerConfig } from './config.js';
+import { ChunkerToken, ConfigToken } from './tokens.js';
 
 /** Where the audio comes from: an upload already on disk, or a `file_path` value. */
 export type TranscriptionSource = { kind: 'upload'; path: string } | { kind: 'file_path'; value: string };
@@ -36,6 +37,14 @@ export interface TranscriptionJob {
   signal: AbortSignal;
 }
 
+function notStereo(channels: number): SpeechError {
+  return new SpeechError(
+    'INVALID_REQUEST',
+    `diarization=true requires a stereo (2-channel) source; got ${channels} channel(s). Send a stereo recording with one speaker per channel, or leave diarization off`,
+    { param: 'diarization' },
+  );
+}
+
 /** `true`, `1`, `yes`, `on` (any case, trimmed) turn a flag on; anything else is off. */
 export function parseFlag(value: unknown): boolean {
   if (typeof value === 'boolean') return value;
@@ -48,6 +57,7 @@ export class TranscriptionService {
     @inject(ModelCatalog) private readonly catalog: ModelCatalog,
     @inject(FileStore) private readonly files: FileStore,
     @inject(ChunkerToken) private readonly chunker: VadChunker,
+    @inject(ConfigToken) private readonly config: ServerConfig,
   ) {}
 
   async run(job: TranscriptionJob): Promise<RenderedTranscription> {
@@ -76,35 +86,50 @@ export class TranscriptionService {
       signal: job.signal,
     };
 
+    // The probe runs before the model is leased: an input that is refused (a playlist, an
+    // absurd header, too long, no audio stream, not stereo for diarization) costs no model
+    // load. ffmpeg itself starts inside the lease, so queued requests hold no decoder.
+    const decode = { signal: job.signal, maxSeconds: this.config.maxAudioSeconds };
+    const probe = await probeAudio(path, { signal: job.signal, limits: decode });
+    if (job.diarization && probe.channels !== 2) throw notStereo(probe.channels);
     let result: TranscriptionResult;
     let duration: number;
     if (job.diarization) {
-      const split = await decodeChannels(path, { signal: job.signal });
-      if (split.channels.length !== 2) {
-        throw new SpeechError(
-          'INVALID_REQUEST',
-          `diarization=true requires a stereo (2-channel) source; got ${split.channels.length} channel(s). Send a stereo recording with one speaker per channel, or leave diarization off`,
-          { param: 'diarization' },
-        );
-      }
-      const [left, right] = await this.catalog.pool.use(
+      // Each channel is its own pass over the file, streamed like mono audio: memory holds
+      // what the chunker retains, never a whole channel.
+      const [first, second] = await this.catalog.pool.use(
         model.slug,
         async (backend) => {
           const asr = backend as AsrBackend;
-          const first = await this.chunker.transcribe(asr, split.channels[0]!, base);
-          const second = await this.chunker.transcribe(asr, split.channels[1]!, base);
-          return [first, second] as const;
+          const results: TranscriptionResult[] = [];
+          for (const channel of [0, 1]) {
+            const audio = await openAudioStream(path, { ...decode, channel, probe });
+            try {
+              if (audio.channels !== 2) throw notStereo(audio.channels);
+              results.push(await this.chunker.transcribe(asr, audio.blocks, base));
+            } finally {
+              await audio.close();
+            }
+          }
+          return results as [TranscriptionResult & { duration: number }, TranscriptionResult & { duration: number }];
         },
         job.signal,
       );
-      duration = split.duration;
-      result = mergeChannels(left, right, job.speakerLabels);
+      duration = first.duration;
+      result = mergeChannels(first, second, job.speakerLabels);
     } else {
       // Decoding streams into the chunker: long audio is cut at pauses and each piece is
       // transcribed while the rest is still being decoded; short audio goes whole.
       const transcribed = await this.catalog.pool.use(
         model.slug,
-        (backend) => this.chunker.transcribe(backend as AsrBackend, decodeAudioStream(path, { signal: job.signal }), base),
+        async (backend) => {
+          const audio = await openAudioStream(path, { ...decode, probe });
+          try {
+            return await this.chunker.transcribe(backend as AsrBackend, audio.blocks, base);
+          } finally {
+            await audio.close();
+          }
+        },
         job.signal,
       );
       duration = transcribed.duration;

@@ -40,6 +40,12 @@ export interface UrlDownloaderOptions {
   readTimeoutMs?: number;
   /** Default 5. */
   maxRedirects?: number;
+  /**
+   * Rejects content that must not be kept (the server: anything that is not audio). Runs
+   * on a finished download before it appears under its name, and on a cached entry before
+   * it is used; what it rejects is deleted at once.
+   */
+  verify?: (path: string, signal: AbortSignal) => Promise<void>;
   /** Told about every chunk received (the download-bytes metric). */
   onBytes?: (bytes: number) => void;
 }
@@ -144,7 +150,14 @@ export class UrlDownloader {
     signal.throwIfAborted();
     const target = this.cachePath(url);
     const cached = await stat(target).catch(() => undefined);
-    if (cached?.isFile() && cached.size > 0) return target;
+    if (cached?.isFile() && cached.size > 0) {
+      // The cache remembers content, not permission: the policy in force now decides, as
+      // it would for a fresh download (it may have been off when the entry was made).
+      const parsed = parseHttpUrl(url, '');
+      await this.checkAddress(parsed);
+      await this.verified(target, parsed, signal);
+      return target;
+    }
 
     let entry = this.inFlight.get(url);
     if (!entry) {
@@ -231,6 +244,7 @@ export class UrlDownloader {
       await file.close();
       file = undefined;
       if (size === 0) throw failure(`download failed: empty body from '${shown(url)}'`);
+      await this.verified(part, url, signal);
       await rename(part, target);
     } catch (error) {
       response.destroy();
@@ -239,6 +253,46 @@ export class UrlDownloader {
       throw this.explain(error, url, signal);
     } finally {
       signal.removeEventListener('abort', stop);
+    }
+  }
+
+  /** Runs `verify` on `path`; what it rejects is deleted and reported as a 400 about the URL. */
+  private async verified(path: string, url: URL, signal: AbortSignal): Promise<void> {
+    if (!this.options.verify) return;
+    try {
+      await this.options.verify(path, signal);
+    } catch (error) {
+      if (SpeechError.is(error) && error.code === 'ABORTED') throw error;
+      await rm(path, { force: true });
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new SpeechError('INVALID_REQUEST', `download from '${shown(url)}' was deleted, it is not audio talkies can read (${reason})`, {
+        param: 'file_path',
+        cause: error,
+      });
+    }
+  }
+
+  /** The address policy for a URL about to be served from the cache: its host as it resolves now. */
+  private async checkAddress(url: URL): Promise<void> {
+    const guard = this.options.guard;
+    if (!guard) return;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) {
+      const reason = guard(host);
+      if (reason) throw this.refused(url, host, reason);
+      return;
+    }
+    let addresses: { address: string }[];
+    try {
+      addresses = await this.resolveHost(host);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw failure(`download failed: cannot resolve '${host}' (${reason})`);
+    }
+    if (addresses.length === 0) throw failure(`download failed: '${host}' has no address ('${shown(url)}')`);
+    for (const { address } of addresses) {
+      const reason = guard(address);
+      if (reason) throw this.refused(url, address, reason, host);
     }
   }
 

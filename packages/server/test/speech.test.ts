@@ -43,6 +43,17 @@ describe('POST /v1/audio/speech with espeak through the official openai client',
     });
   }
 
+  it('speaks 16-bit FLAC like wav and pcm, whole and streamed', async () => {
+    for (const stream_format of [undefined, 'audio']) {
+      const response = await speech({ model: 'espeak', input: 'Sixteen bits, please.', response_format: 'flac', ...(stream_format ? { stream_format } : {}) });
+      expect(response.status).toBe(200);
+      const path = join(server.dataDir, `sixteen-${stream_format ?? 'whole'}.flac`);
+      await writeFile(path, Buffer.from(await response.arrayBuffer()));
+      const { probeAudio } = await import('@talkies/audio');
+      expect(await probeAudio(path)).toMatchObject({ codec: 'flac', sampleFormat: 's16', channels: 1 });
+    }
+  });
+
   it('speaks raw pcm (s16le mono) with its sample rate in a header', async () => {
     const response = await client.audio.speech.create({ model: 'espeak', voice: 'alloy', input: 'Hello.', response_format: 'pcm' });
     expect(response.headers.get('content-type')).toBe('application/octet-stream');

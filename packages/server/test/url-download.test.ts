@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -213,6 +213,49 @@ describe('TALKIES_BLOCK_PRIVATE_DOWNLOADS=true through the server', () => {
       expect(response.body.error.message, url).toMatch(/TALKIES_BLOCK_PRIVATE_DOWNLOADS=true/);
     }
     expect(origin.total).toBe(before);
+  });
+});
+
+describe('a cached download is served only if its URL passes the policy in force now', () => {
+  let open: TestServer;
+  let blocking: TestServer;
+  beforeAll(async () => {
+    open = await startTestServer({ 'scripted-a': { repo: 'fixtures/a', ...SCRIPTED } });
+    blocking = await startTestServer({ 'scripted-a': { repo: 'fixtures/a', ...SCRIPTED } }, { blockPrivateDownloads: true });
+  });
+  afterAll(async () => {
+    await open?.stop();
+    await blocking?.stop();
+  });
+
+  it('an entry cached while blocking was off is refused once blocking is on, by literal and by name', async () => {
+    for (const host of ['127.0.0.1', 'localhost']) {
+      const url = `http://${host}:${origin.port}/audio/cached-then-blocked.wav?host=${host}`;
+      expect((await transcribe(open, url)).status).toBe(200);
+      const name = cacheName(url, 'cached-then-blocked.wav');
+      // The same data folder, restarted with TALKIES_BLOCK_PRIVATE_DOWNLOADS=true.
+      await mkdir(join(blocking.dataDir, 'files', 'downloads'), { recursive: true });
+      await copyFile(join(open.dataDir, 'files', 'downloads', name), join(blocking.dataDir, 'files', 'downloads', name));
+      const before = origin.total;
+      const refused = await transcribe(blocking, url);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toMatch(/^download refused: .*loopback address.*TALKIES_BLOCK_PRIVATE_DOWNLOADS=true/);
+      expect(refused.body.text).toBeUndefined();
+      expect(origin.total).toBe(before);
+      // Still served where the policy allows it.
+      expect((await transcribe(open, url)).status).toBe(200);
+    }
+  });
+
+  it('a cached entry that is not audio (kept by an older version) is deleted instead of served', async () => {
+    const url = `${origin.base}/audio/old-page.wav`;
+    const path = join(open.dataDir, 'files', 'downloads', cacheName(url, 'old-page.wav'));
+    await mkdir(join(open.dataDir, 'files', 'downloads'), { recursive: true });
+    await writeFile(path, '<html>an internal page</html>');
+    const response = await transcribe(open, url);
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/was deleted, it is not audio talkies can read/);
+    await expect(readFile(path)).rejects.toThrow(/ENOENT/);
   });
 });
 

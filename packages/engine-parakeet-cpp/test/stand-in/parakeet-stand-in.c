@@ -17,7 +17,8 @@
  *
  * It also counts what a binding can get wrong, read back through standin_* functions:
  * strings alive and freed twice (or never returned), calls in flight at once, one
- * stream used from two threads at once, contexts freed while streams are open.
+ * stream used from two threads at once or from a thread other than the one that began
+ * it, contexts freed while streams are open.
  *
  * Options: -DSTANDIN_ABI=N (default 10); -DSTANDIN_NO_JSON_LANG leaves out
  * transcribe_pcm_batch_json_lang (an early v3 build). set_concurrency and load_error
@@ -53,17 +54,19 @@ static const char *LOCALES[] = {"auto", "en", "es", "de", "fr", "it", "ar", "ja"
 /* ---- bookkeeping ------------------------------------------------------------ */
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *live_strings[MAX_LIVE];
-static int live_count, bad_frees, in_flight, max_in_flight, stream_races, live_streams, contexts_freed_with_streams;
+static int live_count, bad_frees, in_flight, max_in_flight, transcribe_calls, stream_races, stream_thread_switches, live_streams, contexts_freed_with_streams;
 
 API int standin_live_strings(void) { return live_count; }
 API int standin_bad_frees(void) { return bad_frees; }
 API int standin_max_in_flight(void) { return max_in_flight; }
+API int standin_transcribe_calls(void) { return transcribe_calls; }
 API int standin_stream_races(void) { return stream_races; }
+API int standin_stream_thread_switches(void) { return stream_thread_switches; }
 API int standin_live_streams(void) { return live_streams; }
 API int standin_contexts_freed_with_streams(void) { return contexts_freed_with_streams; }
 API void standin_reset_stats(void) {
   pthread_mutex_lock(&stats_lock);
-  bad_frees = 0; max_in_flight = 0; stream_races = 0; contexts_freed_with_streams = 0;
+  bad_frees = 0; max_in_flight = 0; stream_races = 0; stream_thread_switches = 0; contexts_freed_with_streams = 0;
   pthread_mutex_unlock(&stats_lock);
 }
 
@@ -255,6 +258,7 @@ static void begin_call(parakeet_ctx *ctx) {
   ctx->busy++;
   pthread_mutex_unlock(&ctx->lock);
   pthread_mutex_lock(&stats_lock);
+  transcribe_calls++;
   if (++in_flight > max_in_flight) max_in_flight = in_flight;
   pthread_mutex_unlock(&stats_lock);
   if (ctx->delay_ms > 0) {
@@ -472,6 +476,7 @@ typedef struct parakeet_stream_event { int token; int is_eob; int encoder_frame;
 typedef struct parakeet_stream {
   parakeet_ctx *ctx;
   int tag, finalized, in_use;
+  pthread_t owner; /* the thread that began it */
   float *pending; int pending_count; /* samples of an incomplete chunk */
   int frame_index, open, words_total, utterance_words, utterance_frames, silent_frames, text_emitted;
   word current;
@@ -482,6 +487,7 @@ static int enter(parakeet_stream *s) {
   pthread_mutex_lock(&stats_lock);
   int raced = s->in_use;
   if (raced) stream_races++;
+  if (!pthread_equal(s->owner, pthread_self())) stream_thread_switches++;
   s->in_use = 1;
   pthread_mutex_unlock(&stats_lock);
   return !raced;
@@ -500,6 +506,7 @@ static parakeet_stream *begin(parakeet_ctx *ctx, const char *lang) {
   parakeet_stream *s = calloc(1, sizeof *s);
   s->ctx = ctx;
   s->tag = tag;
+  s->owner = pthread_self();
   ctx->streams++;
   pthread_mutex_lock(&stats_lock);
   live_streams++;
@@ -516,6 +523,7 @@ API void parakeet_capi_stream_free(parakeet_stream *s) {
   if (!s) return;
   s->ctx->streams--;
   pthread_mutex_lock(&stats_lock);
+  if (!pthread_equal(s->owner, pthread_self())) stream_thread_switches++;
   live_streams--;
   pthread_mutex_unlock(&stats_lock);
   free(s->pending);

@@ -68,7 +68,9 @@ export async function standInCounters(libraryPath: string) {
     liveStrings: counter('standin_live_strings'),
     badFrees: counter('standin_bad_frees'),
     maxInFlight: counter('standin_max_in_flight'),
+    transcribeCalls: counter('standin_transcribe_calls'),
     streamRaces: counter('standin_stream_races'),
+    streamThreadSwitches: counter('standin_stream_thread_switches'),
     liveStreams: counter('standin_live_streams'),
     contextsFreedWithStreams: counter('standin_contexts_freed_with_streams'),
     reset,
@@ -110,6 +112,7 @@ export interface BackendSetup {
   maxConcurrency?: number;
   options?: Partial<ParakeetOptions>;
   ggufFile?: string | null;
+  repo?: string;
 }
 
 export function createBackend(setup: BackendSetup): ParakeetCppBackend {
@@ -117,7 +120,7 @@ export function createBackend(setup: BackendSetup): ParakeetCppBackend {
   const context: EngineContext<ParakeetOptions> = {
     modelId,
     entry: {
-      repo: 'talkies-fixtures/parakeet-cpp-gguf',
+      repo: setup.repo ?? 'talkies-fixtures/parakeet-cpp-gguf',
       executor: 'parakeet_cpp',
       ...(setup.ggufFile === null ? {} : { gguf_file: setup.ggufFile ?? setup.file ?? 'model.gguf' }),
       ...(setup.languages ? { languages: setup.languages } : {}),

@@ -1,0 +1,143 @@
+import {
+  SpeechError,
+  type AsrBackend,
+  type AsrCapabilities,
+  type EngineContext,
+  type TranscribeRequest,
+  type TranscriptionResult,
+} from '@talkies/core';
+import type { NemoOptions } from './engine-options.js';
+import { missingFiles, type NemoFamily } from './model-files.js';
+import { defaultLanguages } from './nemo-languages.js';
+
+/** What a family's runtime module gives the backend once loaded. */
+export interface LoadedNemoModel {
+  transcribe(request: TranscribeRequest): Promise<TranscriptionResult>;
+  release(): Promise<void>;
+}
+
+export const FAMILIES: readonly NemoFamily[] = ['parakeet', 'canary_multitask', 'canary_salm'];
+
+export function familyOf(executor: string): NemoFamily {
+  if ((FAMILIES as readonly string[]).includes(executor)) return executor as NemoFamily;
+  throw new SpeechError('EXECUTOR_NOT_FOUND', `@talkies/engine-nemo-onnx serves ${FAMILIES.join(', ')}, not '${executor}'`, { executor });
+}
+
+/**
+ * One NeMo model (Parakeet TDT, Canary AED or canary-qwen). Constructing it reads nothing;
+ * `load()` fetches missing files from the hub (when allowed), then imports onnxruntime and
+ * the family's runtime and creates the sessions.
+ */
+export class NemoBackend implements AsrBackend {
+  readonly specificationVersion = 'v1';
+  readonly modality = 'asr';
+  /** One transcription at a time per model: each already uses every core. */
+  readonly defaultConcurrency = 1;
+  readonly family: NemoFamily;
+  readonly capabilities: AsrCapabilities;
+  readonly #context: EngineContext<NemoOptions>;
+  #loaded?: LoadedNemoModel;
+
+  constructor(context: EngineContext<NemoOptions>) {
+    this.#context = context;
+    const { entry } = context;
+    this.family = familyOf(entry.executor);
+    this.capabilities = {
+      // Parakeet's transducer times every token; Canary and canary-qwen have no timestamps of
+      // their own: their segments span the pieces the VAD chunker cuts.
+      wordTimestamps: this.family === 'parakeet',
+      segmentTimestamps: true,
+      streaming: false,
+      // Canary translates X→en (and en→X through default_task slugs); Parakeet and canary-qwen only transcribe.
+      translation: this.family === 'canary_multitask',
+      languages: entry.languages ?? defaultLanguages(this.family, entry.repo),
+      longForm: false,
+    };
+  }
+
+  get #where(): string {
+    return this.#context.paths.modelDir;
+  }
+
+  async load(): Promise<void> {
+    if (this.#loaded) return;
+    const { options, modelId, entry, logger, signal } = this.#context;
+    const missing = await missingFiles(this.#where, this.family, options.precision);
+    if (missing.length > 0) {
+      if (!options.download) {
+        throw new SpeechError(
+          'MODEL_UNAVAILABLE',
+          `model '${modelId}' is not on disk (missing in ${this.#where}: ${missing.join(', ')}) and downloads are off for it; put the files of ${entry.repo} there, or set engineOptions.download to true`,
+          { executor: this.family, model: modelId },
+        );
+      }
+      const { downloadModel } = await import('./hub-download.js');
+      await downloadModel({
+        modelId, repo: entry.repo, revision: entry.revision, modelDir: this.#where,
+        family: this.family, precision: options.precision, dependencies: entry.dependencies, signal, logger,
+      });
+    }
+    try {
+      this.#loaded = await this.#loadRuntime();
+    } catch (cause) {
+      throw new SpeechError('MODEL_LOAD_FAILED', `model '${modelId}' failed to load from ${this.#where}: ${(cause as Error).message}`, {
+        executor: this.family, model: modelId, cause,
+      });
+    }
+    logger.debug({ precision: options.precision, family: this.family }, 'nemo model loaded');
+  }
+
+  async #loadRuntime(): Promise<LoadedNemoModel> {
+    const { options, entry } = this.#context;
+    if (this.family === 'parakeet') {
+      const { ParakeetModel } = await import('./parakeet-runtime.js');
+      return ParakeetModel.load(this.#where, options);
+    }
+    if (this.family === 'canary_multitask') {
+      const { CanaryModel } = await import('./canary-runtime.js');
+      return CanaryModel.load(this.#where, options, entry);
+    }
+    const { CanaryQwenModel } = await import('./canary-qwen-runtime.js');
+    return CanaryQwenModel.load(this.#where, options);
+  }
+
+  async dispose(): Promise<void> {
+    const loaded = this.#loaded;
+    this.#loaded = undefined;
+    await loaded?.release();
+  }
+
+  /** A 400 that lists the model's languages, before any audio is decoded. */
+  #checkLanguage(language: string | undefined): void {
+    const { languages } = this.capabilities;
+    if (language === undefined || languages === 'any' || languages.includes(language)) return;
+    throw new SpeechError(
+      'INVALID_REQUEST',
+      `model '${this.#context.modelId}' does not support language '${language}'; it supports: ${languages.join(', ')}`,
+      { param: 'language', executor: this.family, model: this.#context.modelId },
+    );
+  }
+
+  async transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
+    const loaded = this.#loaded;
+    const modelId = this.#context.modelId;
+    if (!loaded) throw new SpeechError('MODEL_NOT_LOADED', `model '${modelId}' is not loaded`, { executor: this.family, model: modelId });
+    this.#checkLanguage(request.language);
+    if (request.task === 'translate' && !this.capabilities.translation) {
+      throw new SpeechError('UNSUPPORTED_CAPABILITY', `model '${modelId}' cannot translate`, { param: 'model', executor: this.family, model: modelId });
+    }
+    try {
+      const result = await loaded.transcribe(request);
+      if (request.prompt || request.temperature) {
+        result.warnings = [...(result.warnings ?? []), `the ${this.family} engine ignores ${[request.prompt ? 'prompt' : '', request.temperature ? 'temperature' : ''].filter(Boolean).join(' and ')} (greedy decoding, no text prompt)`];
+      }
+      return result;
+    } catch (error) {
+      if (SpeechError.is(error)) throw error;
+      if (request.signal.aborted) throw new SpeechError('ABORTED', 'the transcription was cancelled', { cause: error });
+      throw new SpeechError('INFERENCE_FAILED', `${this.family} inference failed for model '${modelId}': ${(error as Error).message}`, {
+        executor: this.family, model: modelId, cause: error,
+      });
+    }
+  }
+}
