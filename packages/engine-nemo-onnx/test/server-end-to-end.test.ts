@@ -198,10 +198,10 @@ describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server,
     it('translation slugs translate de→en and en→de', async () => {
       const deToEn = await client.audio.transcriptions.create({ file: await file(), model: DE2EN, response_format: 'verbose_json' });
       expect(deToEn.text).toBe(expected.deToEn!.text);
-      expect(deToEn.language).toBe('en');
+      expect(deToEn.language).toBe('de');
       const enToDe = await client.audio.transcriptions.create({ file: await file(), model: EN2DE, response_format: 'verbose_json' });
       expect(enToDe.text).toBe(expected.enToDe!.text);
-      expect(enToDe.language).toBe('de');
+      expect(enToDe.language).toBe('en');
       expect(enToDe.text).not.toBe(deToEn.text);
     });
 
