@@ -87,6 +87,21 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
     }
   });
 
+  it('a view into a larger buffer is read from its own offset (the chunker hands over subarrays)', async () => {
+    const backend = createBackend({ dataDir: data.path, library: v10 });
+    await backend.load();
+    try {
+      const whole = bursts(6, [[0.16, 0.48], [3.2, 3.6], [4.0, 4.4]]);
+      const view = whole.subarray(48000); // from 3.0 s
+      const fromView = await backend.transcribe(request(view));
+      const fromCopy = await backend.transcribe(request(view.slice()));
+      expect(fromView).toEqual(fromCopy);
+      expect(fromView.words.map((word) => [word.word, word.start])).toEqual([['alpha', 0.16], ['bravo', 0.96]]);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
   it('ABI 3: the entry points it lacks are probed, not called, and it still transcribes', async () => {
     const backend = createBackend({ dataDir: data.path, library: v3 });
     await backend.load();

@@ -65,3 +65,31 @@ export function vocabularyText(pieces: readonly string[]): string {
 export function transducerVocabularyText(pieces: number): string {
   return vocabularyText([...sentencePieces(pieces), '<blk>']);
 }
+
+/** Canary flash's special tokens, in the order of the aggregate tokenizer, before the languages. */
+export const CANARY_SPECIALS = [
+  '<unk>', '<|nospeech|>', '<pad>', '<|endoftext|>', '<|startoftranscript|>', '<|pnc|>', '<|nopnc|>', '<|startofcontext|>',
+  '<|itn|>', '<|noitn|>', '<|timestamp|>', '<|notimestamp|>', '<|diarize|>', '<|nodiarize|>', '<|spkchange|>', '<|audioseparator|>',
+  '<|emo:undefined|>', '<|emo:neutral|>', '<|emo:happy|>', '<|emo:sad|>', '<|emo:angry|>',
+];
+
+export interface CanaryVocabulary {
+  pieces: string[];
+  /** Where the language sub-vocabularies (plain text pieces) begin, and how many pieces they hold. */
+  textStart: number;
+  textCount: number;
+}
+
+/**
+ * An aggregate Canary vocabulary: the specials, a `<|xx|>` token per language, then one
+ * SentencePiece sub-vocabulary per language (each with its own bare `▁`), as the flash
+ * models' aggregate tokenizer has; onnx-asr's export adds `<blk>` last.
+ */
+export function canaryVocabulary(languages: readonly string[], piecesPerLanguage: number): CanaryVocabulary {
+  const pieces = [...CANARY_SPECIALS, ...languages.map((language) => `<|${language}|>`)];
+  const textStart = pieces.length;
+  for (const _language of languages) pieces.push(...sentencePieces(piecesPerLanguage, []));
+  const textCount = pieces.length - textStart;
+  pieces.push('<blk>');
+  return { pieces, textStart, textCount };
+}
