@@ -124,6 +124,10 @@ export class ParakeetCppBackend implements AsrBackend {
   #language(requested: string | undefined): string | undefined {
     const language = requested?.trim().toLowerCase();
     if (!language || language === 'auto') return undefined;
+    // Whatever the client sent goes to C as a locale: only the shape of one gets through.
+    if (language.length > 35 || !/^[a-z]{2,3}(?:[-_][a-z0-9]{1,16})*$/.test(language)) {
+      throw this.#error('INVALID_REQUEST', `language '${requested?.slice(0, 40)}' is not a language code; send an ISO 639-1 code such as 'en' or a locale such as 'en-us'`, { param: 'language' });
+    }
     const known = this.capabilities.languages;
     if (known !== 'any' && !known.includes(language)) {
       throw this.#error('INVALID_REQUEST', `model '${this.#context.modelId}' does not know language '${requested}'; it knows: auto, ${known.join(', ')}`, { param: 'language' });

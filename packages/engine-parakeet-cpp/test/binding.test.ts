@@ -222,6 +222,11 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
       expect(unknown.status).toBe(400);
       expect(unknown.param).toBe('language');
       expect(unknown.message).toContain("unknown target language 'xx-nonexistent'");
+      for (const hostile of ['en\u0000de', 'e'.repeat(200), '../../etc', 'en us']) {
+        const refused = await caught(backend.transcribe(request(audio, { language: hostile })));
+        expect(refused.status).toBe(400);
+        expect(refused.message).toContain('is not a language code');
+      }
     } finally {
       await backend.dispose();
     }
