@@ -80,6 +80,11 @@ process.on('message', (message: LaunchMessage | KillMessage) => {
     else pendingKills.set(message.id, message.signal);
   }
 });
+// Signals meant for the server (a terminal's Ctrl-C, a supervisor's SIGTERM) are its to
+// handle: it finishes the requests in flight, then exits, and the channel closing below
+// ends the launcher. Ignored here in case the launcher shares the server's process group.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => undefined);
 // When the main process goes away, take every program it started with us.
 process.on('disconnect', () => {
   for (const child of children.values()) child.kill('SIGKILL');

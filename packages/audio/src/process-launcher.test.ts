@@ -38,6 +38,34 @@ describe('launchProcess', () => {
     expect([process.pid, 0]).toContain(grandparent);
   });
 
+  it('keeps its programs out of the caller\'s process group, so a terminal\'s Ctrl-C does not reach them', async () => {
+    const child = launchProcess('sh', ['-c', 'ps -o pgid= -p $$'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const { stdout } = await collect(child);
+    const ownGroup = Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(process.pid)], { encoding: 'utf8' }).trim());
+    expect(Number(stdout.trim())).toBeGreaterThan(0);
+    expect(Number(stdout.trim())).not.toBe(ownGroup);
+  });
+
+  it('fails the programs of a launcher that died instead of hanging, and starts a fresh one for the next', async () => {
+    const running = launchProcess('sh', ['-c', 'echo $PPID $$; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const [launcherPid, sleepPid] = await new Promise<number[]>((resolve) =>
+      running.stdout!.once('data', (chunk: Buffer) => resolve(String(chunk).trim().split(' ').map(Number))),
+    );
+    const failure = new Promise<Error>((resolve) => running.once('error', resolve));
+    process.kill(launcherPid, 'SIGKILL');
+    // Launched while the launcher is dying: it either fails at once or runs on a fresh launcher, never hangs.
+    const during = collect(launchProcess('echo', ['during'], { stdio: ['ignore', 'pipe', 'ignore'] })).then(
+      (result) => result.stdout,
+      (error: Error) => error.message,
+    );
+    expect((await failure).message).toBe('the process launcher exited');
+    expect(await during).toMatch(/^(during\n|the process launcher exited)$/);
+    const after = await collect(launchProcess('sh', ['-c', 'echo $PPID'], { stdio: ['ignore', 'pipe', 'ignore'] }));
+    expect(Number(after.stdout.trim())).not.toBe(launcherPid);
+    // A launcher killed with SIGKILL cannot take its programs along: end the orphaned sleep.
+    process.kill(sleepPid!, 'SIGKILL');
+  });
+
   it('kills a program, even one killed before it started', async () => {
     const early = launchProcess('sleep', ['30'], { stdio: ['ignore', 'pipe', 'pipe'] });
     early.kill('SIGKILL');

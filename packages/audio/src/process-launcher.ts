@@ -136,6 +136,7 @@ class Launcher {
   readonly #processes = new Map<number, RemoteProcess>();
   readonly #byToken = new Map<string, RemoteProcess>();
   #nextId = 1;
+  #dead = false;
 
   constructor() {
     this.#directory = mkdtempSync(join(tmpdir(), 'talkies-launcher-'));
@@ -148,7 +149,15 @@ class Launcher {
       .map((url) => fileURLToPath(url))
       .find((path) => existsSync(path));
     if (!script) throw new Error('process-launcher-child.js is missing; build @talkies/audio (pnpm build)');
-    this.#child = fork(script, [socketPath], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+    // Its own process group (detached): Ctrl-C in a terminal signals the whole foreground
+    // group, and the programs of requests still in flight must outlive that signal while
+    // the server drains. The launcher and its programs end when this process goes away (the
+    // IPC channel closes; see process-launcher-child.ts).
+    this.#child = fork(script, [socketPath], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      serialization: 'json',
+      detached: true,
+    });
     this.#child.on('message', (message: { type: string; id: number; pid?: number; code?: number | string | null; signal?: NodeJS.Signals | null; message?: string }) => {
       const process = this.#processes.get(message.id);
       if (!process) return;
@@ -159,13 +168,20 @@ class Launcher {
         process.failed(error);
       }
     });
-    this.#child.once('exit', () => {
-      launcher = undefined;
-      for (const process of this.#processes.values()) process.failed(new Error('the process launcher exited'));
-      this.#server.close();
-      rmSync(this.#directory, { recursive: true, force: true });
-    });
+    // Whichever comes first: once the channel is gone, no launch can reach the launcher.
+    this.#child.once('disconnect', () => this.#gone());
+    this.#child.once('exit', () => this.#gone());
     this.#idle();
+  }
+
+  /** The launcher died: fail what it was running, and let the next launch start a fresh one. */
+  #gone(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    if (launcher === this) launcher = undefined;
+    for (const process of this.#processes.values()) process.failed(new Error('the process launcher exited'));
+    this.#server.close();
+    rmSync(this.#directory, { recursive: true, force: true });
   }
 
   #idle(): void {
@@ -203,6 +219,11 @@ class Launcher {
     socket.on('error', () => socket.destroy());
   }
 
+  /** Whether launches can still reach the launcher process. */
+  get usable(): boolean {
+    return !this.#dead && this.#child.connected;
+  }
+
   send(message: object): void {
     if (this.#child.connected) this.#child.send(message);
   }
@@ -210,6 +231,12 @@ class Launcher {
   launch(command: string, args: readonly string[], options: LaunchOptions): RemoteProcess {
     const id = this.#nextId++;
     const process = new RemoteProcess(this, id, options);
+    if (this.#dead || !this.#child.connected) {
+      // A launch message would be dropped and the caller would wait forever: fail it (after
+      // the caller attached its listeners), as a spawn of a missing program fails.
+      setImmediate(() => process.failed(new Error('the process launcher exited')));
+      return process;
+    }
     this.#processes.set(id, process);
     this.#byToken.set(process.token, process);
     this.#busy();
@@ -237,12 +264,16 @@ let launcher: Launcher | undefined;
 
 /** Start the launcher now, while this process is small (optional; it starts on first use). */
 export function startProcessLauncher(): void {
-  if (process.env.TALKIES_DIRECT_SPAWN !== '1') launcher ??= new Launcher();
+  if (process.env.TALKIES_DIRECT_SPAWN === '1') return;
+  // One that died (killed from outside) is replaced rather than handed launches it cannot receive.
+  if (launcher && !launcher.usable) launcher = undefined;
+  launcher ??= new Launcher();
 }
 
 /** Start a program, as child_process.spawn would, without forking this process. */
 export function launchProcess(command: string, args: readonly string[], options: LaunchOptions): LaunchedProcess {
-  if (process.env.TALKIES_DIRECT_SPAWN === '1') return spawn(command, args, { stdio: options.stdio });
+  // detached, for the same reason as the launcher: a terminal's Ctrl-C must not kill it mid-request.
+  if (process.env.TALKIES_DIRECT_SPAWN === '1') return spawn(command, args, { stdio: options.stdio, detached: true });
   startProcessLauncher();
   return launcher!.launch(command, args, options);
 }
