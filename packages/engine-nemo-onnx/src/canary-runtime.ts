@@ -163,13 +163,14 @@ export class CanaryModel {
     const prompt = canaryPrompt(this.vocabulary, { sourceLanguage: source, targetLanguage: target, punctuation: this.#options.pnc });
     const duration = request.audio.length / request.sampleRate;
     const encoded = await this.encode(request.audio);
-    if (!encoded) return { text: '', language: target, segments: [], words: [] };
+    if (!encoded) return { text: '', language: source, segments: [], words: [] };
     const decoded = await this.decode(encoded, prompt, { signal: request.signal });
     const text = this.vocabulary.decode(decoded.tokens);
     const spoken = decoded.tokens.filter((token) => !this.vocabulary.isSpecial(token));
     return {
       text,
-      language: target,
+      // The spoken language, as OpenAI's translations and the Python talkies report it.
+      language: source,
       segments: text === '' ? [] : [{
         id: 0, seek: 0, start: 0, end: Math.round(duration * 1000) / 1000, text: ' ' + text, tokens: spoken, temperature: 0,
         avg_logprob: decoded.tokens.length > 0 ? decoded.logprob / decoded.tokens.length : 0, compression_ratio: null, no_speech_prob: null,

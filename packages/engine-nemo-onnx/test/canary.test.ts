@@ -100,7 +100,7 @@ describe('Canary backend', () => {
     await slug.load();
     await plain.load();
     const translated = await slug.transcribe(request(audio, { timestamps: true }));
-    expect(translated.language).toBe('en');
+    expect(translated.language).toBe('de');
     // The server passes default_source_lang as `language`; the direction comes from the entry.
     expect((await slug.transcribe(request(audio, { language: 'de' }))).text).toBe(translated.text);
     expect(translated.text).toBe((await plain.transcribe(request(audio, { language: 'de', task: 'translate' }))).text);

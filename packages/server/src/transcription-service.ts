@@ -14,7 +14,7 @@ import {
   type RenderedTranscription,
   type TranscriptionResult,
 } from '@talkies/core';
-import { openAudioStream, type OpenedAudio } from '@talkies/audio';
+import { openAudioStream, probeAudio } from '@talkies/audio';
 import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
 import { mergeChannels, type SpeakerLabels } from './stereo-merge.js';
@@ -35,6 +35,14 @@ export interface TranscriptionJob {
   diarization?: boolean;
   speakerLabels?: SpeakerLabels;
   signal: AbortSignal;
+}
+
+function notStereo(channels: number): SpeechError {
+  return new SpeechError(
+    'INVALID_REQUEST',
+    `diarization=true requires a stereo (2-channel) source; got ${channels} channel(s). Send a stereo recording with one speaker per channel, or leave diarization off`,
+    { param: 'diarization' },
+  );
 }
 
 /** `true`, `1`, `yes`, `on` (any case, trimmed) turn a flag on; anything else is off. */
@@ -78,58 +86,54 @@ export class TranscriptionService {
       signal: job.signal,
     };
 
-    // Every decode starts before the model is leased: a refused or empty input costs no
-    // model load. Then the samples stream into the chunker, for one or both channels.
+    // The probe runs before the model is leased: an input that is refused (a playlist, an
+    // absurd header, too long, no audio stream, not stereo for diarization) costs no model
+    // load. ffmpeg itself starts inside the lease, so queued requests hold no decoder.
     const decode = { signal: job.signal, maxSeconds: this.config.maxAudioSeconds };
+    const probe = await probeAudio(path, { signal: job.signal, limits: decode });
+    if (job.diarization && probe.channels !== 2) throw notStereo(probe.channels);
     let result: TranscriptionResult;
     let duration: number;
     if (job.diarization) {
       // Each channel is its own pass over the file, streamed like mono audio: memory holds
       // what the chunker retains, never a whole channel.
-      const left = await openAudioStream(path, { ...decode, channel: 0 });
-      try {
-        if (left.channels !== 2) {
-          throw new SpeechError(
-            'INVALID_REQUEST',
-            `diarization=true requires a stereo (2-channel) source; got ${left.channels} channel(s). Send a stereo recording with one speaker per channel, or leave diarization off`,
-            { param: 'diarization' },
-          );
-        }
-        const [first, second] = await this.catalog.pool.use(
-          model.slug,
-          async (backend) => {
-            const asr = backend as AsrBackend;
-            const leftResult = await this.chunker.transcribe(asr, left.blocks, base);
-            let right: OpenedAudio | undefined;
+      const [first, second] = await this.catalog.pool.use(
+        model.slug,
+        async (backend) => {
+          const asr = backend as AsrBackend;
+          const results: TranscriptionResult[] = [];
+          for (const channel of [0, 1]) {
+            const audio = await openAudioStream(path, { ...decode, channel, probe });
             try {
-              right = await openAudioStream(path, { ...decode, channel: 1, probe: left.info });
-              return [leftResult, await this.chunker.transcribe(asr, right.blocks, base)] as const;
+              if (audio.channels !== 2) throw notStereo(audio.channels);
+              results.push(await this.chunker.transcribe(asr, audio.blocks, base));
             } finally {
-              await right?.close();
+              await audio.close();
             }
-          },
-          job.signal,
-        );
-        duration = first.duration;
-        result = mergeChannels(first, second, job.speakerLabels);
-      } finally {
-        await left.close();
-      }
+          }
+          return results as [TranscriptionResult & { duration: number }, TranscriptionResult & { duration: number }];
+        },
+        job.signal,
+      );
+      duration = first.duration;
+      result = mergeChannels(first, second, job.speakerLabels);
     } else {
       // Decoding streams into the chunker: long audio is cut at pauses and each piece is
       // transcribed while the rest is still being decoded; short audio goes whole.
-      const audio = await openAudioStream(path, decode);
-      try {
-        const transcribed = await this.catalog.pool.use(
-          model.slug,
-          (backend) => this.chunker.transcribe(backend as AsrBackend, audio.blocks, base),
-          job.signal,
-        );
-        duration = transcribed.duration;
-        result = transcribed;
-      } finally {
-        await audio.close();
-      }
+      const transcribed = await this.catalog.pool.use(
+        model.slug,
+        async (backend) => {
+          const audio = await openAudioStream(path, { ...decode, probe });
+          try {
+            return await this.chunker.transcribe(backend as AsrBackend, audio.blocks, base);
+          } finally {
+            await audio.close();
+          }
+        },
+        job.signal,
+      );
+      duration = transcribed.duration;
+      result = transcribed;
     }
     return renderTranscription(result, format, { task: job.task, language: language ?? 'en', duration });
   }

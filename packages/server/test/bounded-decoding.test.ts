@@ -5,14 +5,15 @@
  * measured (RSS of this process, which runs the server) during and after each request.
  */
 import 'reflect-metadata';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scriptedControl } from '@talkies-fixtures/engine-scripted';
 import { loadConfig } from '../src/config.js';
-import { SCRIPTED, startTestServer, type TestServer } from './test-server.js';
+import { gate, makeTone, SCRIPTED, startTestServer, type TestServer } from './test-server.js';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
@@ -94,6 +95,26 @@ async function transcribe(server: TestServer, model: string, path: string, field
   return { status: response.status, body, seconds: (Date.now() - started) / 1000 };
 }
 
+/** How many ffmpeg processes descend from this one (programs run through the launcher are grandchildren). */
+function ffmpegProcesses(): number {
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 3)
+    .map(([pid, ppid, name]) => ({ pid: Number(pid), ppid: Number(ppid), name }));
+  const ours = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const row of rows) {
+      if (ours.has(row.ppid) && !ours.has(row.pid)) {
+        ours.add(row.pid);
+        grew = true;
+      }
+    }
+  }
+  return rows.filter((row) => row.pid !== process.pid && ours.has(row.pid) && row.name === 'ffmpeg').length;
+}
+
 const models = {
   // Cuts long audio with the VAD chunker: the streaming path.
   chunked: { repo: 'fixtures/a', ...SCRIPTED, engineOptions: { longForm: false } },
@@ -145,6 +166,35 @@ describe('absurd headers and empty audio', () => {
         expect(status).toBe(400);
         expect(body.error.message).toMatch(/^no audio: the file has an audio header but no samples/);
       }
+    }
+  });
+});
+
+describe('requests waiting for a model', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(models);
+  });
+  afterAll(() => server?.stop());
+
+  it('hold no ffmpeg while they wait in the queue: decoding starts inside the lease', async () => {
+    const tone = await makeTone(join(directory, 'queued.wav'), 3);
+    const held = gate();
+    scriptedControl.gates.set('whole', held.promise);
+    try {
+      const requests = [1, 2, 3].map(() => transcribe(server, 'whole', tone));
+      const started = () => scriptedControl.events.filter((event) => event.model === 'whole' && event.event === 'transcribe-start').length;
+      for (let attempt = 0; attempt < 500 && started() === 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(started()).toBe(1);
+      // The two queued requests have been probed (so a bad file would have been refused by now).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(ffmpegProcesses()).toBe(0);
+      scriptedControl.gates.delete('whole');
+      held.open();
+      expect((await Promise.all(requests)).map((response) => response.status)).toEqual([200, 200, 200]);
+    } finally {
+      scriptedControl.gates.delete('whole');
+      held.open();
     }
   });
 });
