@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFixtures as writeWhisperFixtures } from '@talkies/engine-whisper/testing';
-import { startTestServer, type TestServer } from '../../server/test/test-server.js';
+import { startTestServer, type TestServer } from '@talkies/server/testing';
 import { audioDirectory, hasShared, readJfk } from './support/shared-assets.js';
 import { createBackend, generatedModels, request } from './support/nemo-fixtures.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI, { APIError, toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../server/test/test-server.js';
+import { startTestServer, type TestServer } from '@talkies/server/testing';
 import { sharedFile } from './support/shared-audio.js';
 import { bursts, hasCompiler, standInCounters, standInLibrary, temporaryDirectory, writeStandInModel } from './support/stand-in.js';
 

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFixtures, writeModel, wavFile, referenceRecording } from '@talkies/engine-qwen3-tts/testing';
-import { probe, readJson, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from './test-server.js';
+import { writeFixtures, writeModel, wavFile, referenceRecording } from '../src/testing/index.js';
+import { probe, readJson, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from '@talkies/server/testing';
 
 let server: TestServer;
 let client: OpenAI;
