@@ -50,7 +50,9 @@ function eventsFor(model: string) {
 
 /** Poll until `check` passes (the server works asynchronously to the test). */
 async function eventually(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // Up to 10 s: each transcription probes and starts decoding with ffmpeg before it reaches
+  // the model, which takes seconds when several run at once on a busy 2-core machine.
+  for (let attempt = 0; attempt < 1000; attempt++) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
