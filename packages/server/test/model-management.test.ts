@@ -50,8 +50,8 @@ function eventsFor(model: string) {
 
 /** Poll until `check` passes (the server works asynchronously to the test). */
 async function eventually(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  // Up to 10 s: each transcription probes and starts decoding with ffmpeg before it reaches
-  // the model, which takes seconds when several run at once on a busy 2-core machine.
+  // 10 s: a request probes and decodes with two ffmpeg processes before the engine sees it,
+  // and each start takes most of a second on a loaded 2-core machine.
   for (let attempt = 0; attempt < 1000; attempt++) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
