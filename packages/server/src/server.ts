@@ -15,6 +15,7 @@ import { loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
 import { ModelCatalog } from './model-catalog.js';
 import { ServerMetrics } from './metrics.js';
+import { FileStore } from './file-store.js';
 import { SpeechRoute } from './speech-route.js';
 import { ChunkerToken, ClockToken, ConfigToken, EnginesToken, LoggerToken, MetricsToken, RegistryToken, SweeperToken } from './tokens.js';
 
@@ -134,6 +135,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       await catalog.close();
       await chunker.dispose();
       container.resolve(SpeechRoute).close();
+      container.resolve(FileStore).stopSweeping();
       logger.info('talkies stopped');
     })());
 
