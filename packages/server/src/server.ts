@@ -69,7 +69,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   container.register(RegistryToken, { useValue: registry });
   container.register(EnginesToken, { useValue: engines });
   container.register(ClockToken, { useValue: now });
-  container.register(MetricsToken, { useValue: new ServerMetrics(registry.slugs, (slug) => join(config.dataDir, 'models', slug)) });
+  container.register(MetricsToken, { useValue: new ServerMetrics(registry.slugs, (slug) => join(config.dataDir, 'models', slug), (name) => registry.resolve(name)) });
   // Silero (onnxruntime-node) loads on the first audio longer than the chunking threshold.
   const chunker = new VadChunker(() => createSileroDetector(), config.longAudio);
   container.register(ChunkerToken, { useValue: chunker });
