@@ -50,7 +50,9 @@ function eventsFor(model: string) {
 
 /** Poll until `check` passes (the server works asynchronously to the test). */
 async function eventually(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // 10 s: a request probes and decodes with two ffmpeg processes before the engine sees it,
+  // and each start takes most of a second on a loaded 2-core machine.
+  for (let attempt = 0; attempt < 1000; attempt++) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
