@@ -24,6 +24,16 @@ describe('every shipped models.json validates against the registry schema', asyn
       expect(registry.slugs.length).toBeGreaterThan(0);
     });
   }
+  for (const file of files) {
+    it(`${file.slice(root.length + 1)} maps OpenAI's model names (whisper-1, tts-1, tts-1-hd) to its own models`, async () => {
+      const registry = ModelRegistry.fromJson(JSON.parse(await readFile(file, 'utf8')), { source: file });
+      const modality = (name: string) => registry.get(registry.resolve(name) ?? '')?.modality;
+      expect(modality('tts-1')).toBe('tts');
+      expect(modality('tts-1-hd')).toBe('tts');
+      const hasAsr = registry.entries().some(([, entry]) => entry.modality === 'asr');
+      expect(modality('whisper-1')).toBe(hasAsr ? 'asr' : undefined);
+    });
+  }
   it('the root models.json ships the espeak TTS model so a fresh install can speak', async () => {
     const registry = ModelRegistry.fromJson(JSON.parse(await readFile(join(root, 'models.json'), 'utf8')));
     expect(registry.get('espeak')).toMatchObject({ executor: 'espeak', modality: 'tts' });

@@ -370,3 +370,33 @@ describe('immutability after boot', () => {
     expect(Object.isFrozen((entry.engineOptions as { x: object }).x)).toBe(true);
   });
 });
+
+describe('aliases', () => {
+  it('resolve to their model, and require() accepts them', () => {
+    const registry = ModelRegistry.fromJson({ models: { 'org/big': { repo: 'r', aliases: ['whisper-1'] }, small: { repo: 's' } } });
+    expect(registry.resolve('whisper-1')).toBe('org/big');
+    expect(registry.resolve('org/big')).toBe('org/big');
+    expect(registry.resolve('tts-1')).toBeUndefined();
+    expect(registry.require('whisper-1')).toBe(registry.get('org/big'));
+    expect(registry.slugs).toEqual(['org/big', 'small']);
+    expect(() => registry.require('tts-1')).toThrow(/unknown model 'tts-1'; configured: org\/big, small/);
+  });
+
+  it('refuses an alias that is a slug or belongs to two models, listing every such problem', () => {
+    const error = (() => {
+      try {
+        ModelRegistry.fromJson({ models: { a: { repo: 'r', aliases: ['b', 'x'] }, b: { repo: 'r', aliases: ['x'] } } });
+      } catch (caught) {
+        return caught as SpeechError;
+      }
+    })();
+    expect(error?.code).toBe('CONFIG_INVALID');
+    expect(error?.message).toMatch(/models\.a\.aliases: 'b' is already the slug of a model/);
+    expect(error?.message).toMatch(/models\.b\.aliases: 'x' is also an alias of 'a'/);
+  });
+
+  it('an alias of a model left out by TALKIES_ENABLED_MODELS does not resolve', () => {
+    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', aliases: ['tts-1'] }, b: { repo: 'r' } } }, { enabled: ['b'] });
+    expect(registry.resolve('tts-1')).toBeUndefined();
+  });
+});

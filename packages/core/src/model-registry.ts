@@ -51,6 +51,11 @@ export const modelEntrySchema = z
     description: z.string().optional(),
     /** Engine-specific knobs, parsed by the engine's own schema. */
     engineOptions: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * Other names clients may send for this model, e.g. OpenAI's `whisper-1` or `tts-1` for
+     * clients that hard-code them. Each resolves to this slug wherever a model is named.
+     */
+    aliases: z.array(z.string().regex(slugPattern, 'an alias may use letters, digits, ".", "_", "-" and "/"')).optional(),
   })
   // Other top-level fields belong to the entry's engine (`gguf_file`, `qwen3_mode`, …):
   // its `entrySchema` validates them once the engine is known, and rejects the rest.
@@ -114,11 +119,16 @@ export interface RegistryOptions {
 /** The immutable catalog the server serves. */
 export class ModelRegistry {
   readonly #entries: ReadonlyMap<string, ModelEntry>;
+  /** Alias → slug, for the served models. */
+  readonly #aliases: ReadonlyMap<string, string>;
   /** Slugs loaded at boot, validated against the catalog. */
   readonly preload: readonly string[];
 
   private constructor(entries: Map<string, ModelEntry>, preload: string[]) {
     this.#entries = entries;
+    const aliases = new Map<string, string>();
+    for (const [slug, entry] of entries) for (const alias of entry.aliases ?? []) aliases.set(alias, slug);
+    this.#aliases = aliases;
     this.preload = Object.freeze(preload);
     Object.freeze(this);
   }
@@ -141,6 +151,16 @@ export class ModelRegistry {
     const all = parsed.data.models;
     const catalog = Object.keys(all);
     const problems: string[] = [];
+    // An alias names exactly one model, and never shadows a slug.
+    const aliasOwners = new Map<string, string>();
+    for (const [slug, entry] of Object.entries(all)) {
+      for (const alias of entry.aliases ?? []) {
+        if (alias in all) problems.push(`models.${slug}.aliases: '${alias}' is already the slug of a model`);
+        else if (aliasOwners.has(alias) && aliasOwners.get(alias) !== slug) {
+          problems.push(`models.${slug}.aliases: '${alias}' is also an alias of '${aliasOwners.get(alias)}'`);
+        } else aliasOwners.set(alias, slug);
+      }
+    }
     const enabled = options.enabled?.filter((slug) => slug.trim() !== '').map((slug) => slug.trim()) ?? [];
     for (const slug of enabled) {
       if (!(slug in all)) problems.push(`TALKIES_ENABLED_MODELS names unknown model '${slug}' (the catalog has: ${catalog.join(', ')})`);
@@ -197,8 +217,14 @@ export class ModelRegistry {
     return this.#entries.get(slug);
   }
 
-  /** The entry, or a MODEL_NOT_FOUND error that lists the catalog. */
-  require(slug: string): ModelEntry {
+  /** The slug a client's model name stands for: the slug itself, or the model an alias belongs to. */
+  resolve(name: string): string | undefined {
+    return this.#entries.has(name) ? name : this.#aliases.get(name);
+  }
+
+  /** The entry for a slug or an alias, or a MODEL_NOT_FOUND error that lists the catalog. */
+  require(name: string): ModelEntry {
+    const slug = this.resolve(name) ?? name;
     const entry = this.#entries.get(slug);
     if (!entry) {
       throw new SpeechError('MODEL_NOT_FOUND', `unknown model '${slug}'; configured: ${this.slugs.join(', ')}`, {

@@ -4,19 +4,45 @@
  * checks) is @talkies/hub's.
  */
 import { downloadRepoFiles, type DownloadProgress, type DownloadSummary, type HubDownloadCommon } from '@talkies/hub';
-import { belongsToVariant, PRECISION_SUFFIX, requiredFiles, type NemoFamily, type Precision } from './model-files.js';
+import { belongsToVariant, dependencyFiles, PRECISION_SUFFIX, repositoryFiles, type NemoFamily, type Precision } from './model-files.js';
 
 export type { DownloadProgress, DownloadSummary };
 
 export interface DownloadOptions extends HubDownloadCommon {
   family: NemoFamily;
   precision: Precision;
+  /** The entry's `dependencies` (canary-qwen: the Qwen3 repository its tokenizer comes from). */
+  dependencies?: readonly string[];
 }
 
-/** Downloads what is missing; concurrent calls for the same directory share one download. */
-export function downloadModel(options: DownloadOptions): Promise<DownloadSummary> {
-  const { family, precision, ...common } = options;
-  const required = requiredFiles(family, precision);
+/** The repository canary-qwen's tokenizer comes from when the entry names none. */
+export const DEFAULT_TOKENIZER_REPOSITORY = 'Qwen/Qwen3-1.7B';
+
+/**
+ * Downloads what is missing: the model's files, then those it takes from its dependency
+ * repository. Concurrent calls for the same directory share one download.
+ */
+export async function downloadModel(options: DownloadOptions): Promise<DownloadSummary> {
+  const summary = await downloadFromModelRepository(options);
+  const fromDependency = dependencyFiles(options.family);
+  if (fromDependency.length === 0) return summary;
+  const { family, precision: _precision, dependencies, ...common } = options;
+  const repo = dependencies?.[0] ?? DEFAULT_TOKENIZER_REPOSITORY;
+  const extra = await downloadRepoFiles({
+    ...common,
+    repo,
+    revision: undefined,
+    executor: family,
+    select: fromDependency,
+    required: fromDependency,
+    describeMissing: (missing) => `the dependency repository ${repo} has no ${missing.join(', ')}; name the Qwen3 repository in the entry's "dependencies"`,
+  });
+  return { files: [...summary.files, ...extra.files], bytes: summary.bytes + extra.bytes };
+}
+
+function downloadFromModelRepository(options: DownloadOptions): Promise<DownloadSummary> {
+  const { family, precision, dependencies: _dependencies, ...common } = options;
+  const required = repositoryFiles(family, precision);
   return downloadRepoFiles({
     ...common,
     executor: family,
@@ -25,7 +51,7 @@ export function downloadModel(options: DownloadOptions): Promise<DownloadSummary
     fallback: required,
     describeMissing: (missing, available) => {
       const precisions = (Object.keys(PRECISION_SUFFIX) as Precision[]).filter((candidate) =>
-        requiredFiles(family, candidate).every((file) => available.includes(file)),
+        repositoryFiles(family, candidate).every((file) => available.includes(file)),
       );
       return (
         `the repository has no ${missing.join(', ')} (precision '${precision}'); ` +

@@ -36,6 +36,7 @@ export default defineEngine<NemoOptions>({
       modelDir: context.paths.modelDir,
       family: familyOf(context.entry.executor),
       precision: context.options.precision,
+      dependencies: context.entry.dependencies,
       signal: options.signal ?? context.signal,
       logger: context.logger,
       onProgress: options.onProgress,

@@ -22,14 +22,27 @@ export function graphNames(family: NemoFamily): string[] {
   return ['encoder-model', 'decoder-model', 'embed-tokens'];
 }
 
-/** Text files every layout has next to its graphs. */
+/** Text files the model's repository has next to its graphs. */
 export function textFiles(family: NemoFamily): string[] {
-  return family === 'canary_salm' ? ['config.json', 'tokenizer.json'] : ['config.json', 'vocab.txt'];
+  return family === 'canary_salm' ? ['config.json'] : ['config.json', 'vocab.txt'];
 }
 
-/** The files a variant cannot run without (external-data files come on top when the repository has them). */
-export function requiredFiles(family: NemoFamily, precision: Precision): string[] {
+/**
+ * Files that come from the entry's `dependencies` repository: canary-qwen's tokenizer is
+ * Qwen3-1.7B's (`Qwen/Qwen3-1.7B`), as in the Python talkies.
+ */
+export function dependencyFiles(family: NemoFamily): string[] {
+  return family === 'canary_salm' ? ['tokenizer.json'] : [];
+}
+
+/** Files of the model's own repository a variant cannot run without (external data on top when the repository has them). */
+export function repositoryFiles(family: NemoFamily, precision: Precision): string[] {
   return [...textFiles(family), ...graphNames(family).map((name) => graphFile(name, precision))];
+}
+
+/** Every file a variant cannot run without, the dependency's included. */
+export function requiredFiles(family: NemoFamily, precision: Precision): string[] {
+  return [...repositoryFiles(family, precision), ...dependencyFiles(family)];
 }
 
 /** Whether a repository path belongs to the variant: the text files, its graphs and their `.onnx.data` / `.onnx_data` weights. */

@@ -74,7 +74,7 @@ export class NemoBackend implements AsrBackend {
       const { downloadModel } = await import('./hub-download.js');
       await downloadModel({
         modelId, repo: entry.repo, revision: entry.revision, modelDir: this.#where,
-        family: this.family, precision: options.precision, signal, logger,
+        family: this.family, precision: options.precision, dependencies: entry.dependencies, signal, logger,
       });
     }
     try {

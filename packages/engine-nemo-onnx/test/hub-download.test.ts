@@ -3,7 +3,7 @@
  * encoder's external data included), a missing variant named with what the repository offers,
  * and the downloaded model then runs.
  */
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpeechError } from '@talkies/core';
@@ -13,6 +13,8 @@ import { createBackend, generatedModels, request, silentLogger } from './support
 
 const REPO = 'talkies-test/parakeet-tdt-v3-onnx';
 const SLUG = 'parakeet-test-tiny-v3';
+const QWEN_REPO = 'talkies-test/canary-qwen-2.5b-onnx';
+const TOKENIZER_REPO = 'talkies-test/Qwen3-1.7B';
 
 describe('downloading a NeMo ONNX model from a (fake) Hugging Face hub', () => {
   let source: Awaited<ReturnType<typeof generatedModels>>;
@@ -21,10 +23,14 @@ describe('downloading a NeMo ONNX model from a (fake) Hugging Face hub', () => {
   const saved = process.env.HF_ENDPOINT;
 
   beforeAll(async () => {
-    source = await generatedModels([SLUG]);
+    source = await generatedModels([SLUG, 'canary-qwen-test-tiny']);
     target = await generatedModels([]);
+    const qwen = join(source.dataDir, 'models', 'canary-qwen-test-tiny');
+    // The split export's repository has no tokenizer: it comes from the Qwen3 repository.
+    await mkdir(join(source.dataDir, 'qwen3'));
+    await rename(join(qwen, 'tokenizer.json'), join(source.dataDir, 'qwen3', 'tokenizer.json'));
     hub = await startFakeHub({
-      repos: { [REPO]: join(source.dataDir, 'models', SLUG) },
+      repos: { [REPO]: join(source.dataDir, 'models', SLUG), [QWEN_REPO]: qwen, [TOKENIZER_REPO]: join(source.dataDir, 'qwen3') },
       extraFiles: { [REPO]: { 'nemo128.onnx': new Uint8Array(300).fill(1), 'README.md': new TextEncoder().encode('# card') } },
     });
     process.env.HF_ENDPOINT = hub.url;
@@ -67,6 +73,19 @@ describe('downloading a NeMo ONNX model from a (fake) Hugging Face hub', () => {
     expect((await readdir(join(target.dataDir, 'models', 'first-use-int8'))).sort()).toEqual([
       'config.json', 'decoder_joint-model.int8.onnx', 'encoder-model.int8.onnx', 'vocab.txt',
     ]);
+    await backend.dispose();
+  });
+
+  it('canary-qwen: the split layout from its repository, the tokenizer from the dependency repository', async () => {
+    const qwenContext = { ...context('pulled-qwen', 'fp32'), entry: { repo: QWEN_REPO, executor: 'canary_salm', dependencies: [TOKENIZER_REPO] } };
+    await engine.download!(qwenContext, {});
+    expect((await readdir(join(target.dataDir, 'models', 'pulled-qwen'))).sort()).toEqual([
+      'config.json', 'decoder-model.onnx', 'embed-tokens.onnx', 'encoder-model.onnx', 'tokenizer.json',
+    ]);
+    expect(await engine.isDownloaded!(qwenContext)).toBe(true);
+    const backend = createBackend(target.dataDir, 'pulled-qwen', { repo: QWEN_REPO, executor: 'canary_salm' });
+    await backend.load();
+    expect((await backend.transcribe(request(Float32Array.from({ length: 32000 }, (_, index) => Math.sin(index / 9))))).text.length).toBeGreaterThan(0);
     await backend.dispose();
   });
 

@@ -17,6 +17,7 @@ const PARAKEET = 'parakeet-test-tiny-v3';
 const CANARY = 'canary-test-tiny-flash';
 const DE2EN = 'canary-test-tiny-flash-de2en';
 const EN2DE = 'canary-test-tiny-flash-en2de';
+const QWEN = 'canary-qwen-test-tiny';
 const WHISPER = 'whisper-test-tiny';
 
 /** 16-bit mono PCM WAV bytes of `samples`. */
@@ -48,7 +49,7 @@ describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server,
   const expected: Record<string, Awaited<ReturnType<ReturnType<typeof createBackend>['transcribe']>>> = {};
 
   beforeAll(async () => {
-    models = await generatedModels([PARAKEET, CANARY, DE2EN, EN2DE]);
+    models = await generatedModels([PARAKEET, CANARY, DE2EN, EN2DE, QWEN]);
     const whisper = await writeWhisperFixtures(models.dataDir, { only: new Set([WHISPER]) });
     wav = await readFile(join(audioDirectory, 'jfk.wav'));
     // What the engine says for the same audio, in process: the server must pass it through.
@@ -66,6 +67,10 @@ describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server,
     await toGerman.load();
     expected.enToDe = await toGerman.transcribe(request(readJfk(), { language: 'en' }));
     await toGerman.dispose();
+    const qwen = createBackend(models.dataDir, QWEN, models.entries[QWEN]);
+    await qwen.load();
+    expected.qwen = await qwen.transcribe(request(readJfk(), { language: 'en', timestamps: true }));
+    await qwen.dispose();
     long = new Float32Array(16000 * 40);
     long.set(readJfk(), 16000 * 1);
     long.set(readJfk(), 16000 * 14);
@@ -76,6 +81,7 @@ describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server,
         [CANARY]: { ...models.entries[CANARY], engineOptions: { download: false } },
         [DE2EN]: { ...models.entries[DE2EN], engineOptions: { download: false } },
         [EN2DE]: { ...models.entries[EN2DE], engineOptions: { download: false } },
+        [QWEN]: { ...models.entries[QWEN], engineOptions: { download: false } },
         [WHISPER]: { ...whisper[WHISPER], engineOptions: { temperatureFallback: false, download: false } },
       },
       { dataDir: models.dataDir, maxLoadedModels: 1 },
@@ -209,6 +215,33 @@ describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server,
       const error = await client.audio.transcriptions.create({ file: await file(), model: CANARY, language: 'it' }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(OpenAI.BadRequestError);
       expect((error as Error).message).toContain("does not support language 'it'; it supports: en, de, es, fr");
+    });
+  });
+
+  describe('canary-qwen (canary_salm)', () => {
+    it('every response format; verbose_json has one segment and empty words', async () => {
+      expect(expected.qwen!.text.length).toBeGreaterThan(10);
+      const json = await client.audio.transcriptions.create({ file: await file(), model: QWEN, response_format: 'json' });
+      expect(json.text).toBe(expected.qwen!.text);
+      const text = await client.audio.transcriptions.create({ file: await file(), model: QWEN, response_format: 'text' });
+      expect(text.trim()).toBe(expected.qwen!.text);
+      const verbose = await client.audio.transcriptions.create({ file: await file(), model: QWEN, response_format: 'verbose_json', timestamp_granularities: ['word', 'segment'] });
+      expect(verbose.text).toBe(expected.qwen!.text);
+      expect(verbose.words).toEqual([]);
+      expect(verbose.segments).toHaveLength(1);
+      expect(verbose.language).toBe('en');
+      const srt = (await client.audio.transcriptions.create({ file: await file(), model: QWEN, response_format: 'srt' })) as unknown as string;
+      expect(srt).toMatch(/^1\n00:00:00,000 --> 00:00:11,0\d\d\n\S/);
+      const vtt = (await client.audio.transcriptions.create({ file: await file(), model: QWEN, response_format: 'vtt' })) as unknown as string;
+      expect(vtt.startsWith('WEBVTT\n\n00:00:00.000 --> ')).toBe(true);
+    });
+
+    it('refuses another language (400) and translations', async () => {
+      const language = await client.audio.transcriptions.create({ file: await file(), model: QWEN, language: 'de' }).catch((caught: unknown) => caught);
+      expect(language).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((language as Error).message).toContain('it supports: en');
+      const translation = await client.audio.translations.create({ file: await file(), model: QWEN }).catch((caught: unknown) => caught);
+      expect(translation).toBeInstanceOf(OpenAI.BadRequestError);
     });
   });
 

@@ -41,7 +41,7 @@ export class ParakeetCppBackend implements AsrBackend {
   readonly specificationVersion = 'v1';
   readonly modality = 'asr';
   readonly defaultConcurrency: number;
-  readonly capabilities: AsrCapabilities;
+  #capabilities: AsrCapabilities;
   readonly #context: EngineContext<ParakeetOptions>;
   readonly #ggufFile: string | undefined;
   #loaded?: Loaded;
@@ -51,7 +51,7 @@ export class ParakeetCppBackend implements AsrBackend {
     const { entry, options, modelId } = context;
     this.#ggufFile = checkGgufFile(entry, modelId);
     this.defaultConcurrency = entry.max_concurrency ?? DEFAULT_CONCURRENCY;
-    this.capabilities = {
+    this.#capabilities = {
       wordTimestamps: true,
       segmentTimestamps: true,
       streaming: options.streaming ?? looksStreaming(this.#ggufFile ?? entry.repo),
@@ -59,6 +59,10 @@ export class ParakeetCppBackend implements AsrBackend {
       languages: entry.languages?.filter((language) => language !== 'auto') ?? 'any',
       longForm: false,
     };
+  }
+
+  get capabilities(): AsrCapabilities {
+    return this.#capabilities;
   }
 
   /** The loaded library's ABI version and features (undefined before load); for diagnostics and tests. */
@@ -120,6 +124,10 @@ export class ParakeetCppBackend implements AsrBackend {
   #language(requested: string | undefined): string | undefined {
     const language = requested?.trim().toLowerCase();
     if (!language || language === 'auto') return undefined;
+    // Whatever the client sent goes to C as a locale: only the shape of one gets through.
+    if (language.length > 35 || !/^[a-z]{2,3}(?:[-_][a-z0-9]{1,16})*$/.test(language)) {
+      throw this.#error('INVALID_REQUEST', `language '${requested?.slice(0, 40)}' is not a language code; send an ISO 639-1 code such as 'en' or a locale such as 'en-us'`, { param: 'language' });
+    }
     const known = this.capabilities.languages;
     if (known !== 'any' && !known.includes(language)) {
       throw this.#error('INVALID_REQUEST', `model '${this.#context.modelId}' does not know language '${requested}'; it knows: auto, ${known.join(', ')}`, { param: 'language' });
@@ -200,8 +208,11 @@ export class ParakeetCppBackend implements AsrBackend {
       if (language !== undefined && /lang|locale/i.test(reason)) {
         throw this.#error('INVALID_REQUEST', `model '${modelId}' cannot stream language '${options.language}': ${reason}`, { param: 'language' });
       }
+      // The library knows better than the file name: say so from now on.
+      this.#capabilities = { ...this.#capabilities, streaming: false };
       throw this.#error('UNSUPPORTED_CAPABILITY', `model '${modelId}' cannot stream: ${reason}; live sessions need a cache-aware streaming GGUF (e.g. nemotron-…-streaming, realtime_eou)`);
     }
+    if (!this.#capabilities.streaming) this.#capabilities = { ...this.#capabilities, streaming: true };
     sessions.add(session);
     return session;
   }

@@ -222,6 +222,11 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
       expect(unknown.status).toBe(400);
       expect(unknown.param).toBe('language');
       expect(unknown.message).toContain("unknown target language 'xx-nonexistent'");
+      for (const hostile of ['en\u0000de', 'e'.repeat(200), '../../etc', 'en us']) {
+        const refused = await caught(backend.transcribe(request(audio, { language: hostile })));
+        expect(refused.status).toBe(400);
+        expect(refused.message).toContain('is not a language code');
+      }
     } finally {
       await backend.dispose();
     }
@@ -379,9 +384,16 @@ describe.skipIf(!hasCompiler)('libparakeet binding (stand-in library)', () => {
       const plain = createBackend({ dataDir: data.path, library: v10 });
       await plain.load();
       try {
-        const error = await caught(plain.openStream({ sampleRate: 16000, signal: new AbortController().signal }));
+        const plainStreaming = createBackend({ dataDir: data.path, library: v10, options: { streaming: true } });
+        await plainStreaming.load();
+        expect(plainStreaming.capabilities.streaming).toBe(true);
+        const error = await caught(plainStreaming.openStream({ sampleRate: 16000, signal: new AbortController().signal }));
+        await plainStreaming.dispose();
         expect(error.code).toBe('UNSUPPORTED_CAPABILITY');
         expect(error.message).toContain('not a cache-aware streaming model');
+        // The library's answer corrects what the configuration claimed.
+        expect(plainStreaming.capabilities.streaming).toBe(false);
+        expect(plain.capabilities.streaming).toBe(false);
       } finally {
         await plain.dispose();
       }

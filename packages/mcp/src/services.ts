@@ -23,6 +23,8 @@ export interface McpAsrModel {
   default_task: string;
   /** Whether the model is resident in the server's eviction pool right now. */
   loaded: boolean;
+  /** Other names (models.json `aliases`) that `transcribe` accepts for this model. */
+  aliases?: string[];
 }
 
 /** One staged file, as `list_files` reports it (the shape of `GET /v1/files`). */

@@ -63,6 +63,7 @@ export function createTalkiesMcpServer(services: TalkiesMcpServices, options: Ta
             default_target_lang: z.string().nullable(),
             default_task: z.string(),
             loaded: z.boolean(),
+            aliases: z.array(z.string()).optional(),
           }),
         ),
       },
@@ -81,7 +82,7 @@ export function createTalkiesMcpServer(services: TalkiesMcpServices, options: Ta
       inputSchema: {
         file_path: z.string().optional().describe('A staged file path, as list_files shows it'),
         file_base64: z.string().optional().describe('The audio file itself, standard base64 with padding'),
-        model: z.string().describe('An ASR model slug from list_models'),
+        model: z.string().describe('An ASR model slug (or one of its aliases) from list_models'),
         language: z
           .string()
           .nullish()

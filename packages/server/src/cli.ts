@@ -88,11 +88,12 @@ function progressPrinter(slug: string): (progress: DownloadProgress) => void {
   };
 }
 
-async function pull(slugs: string[]): Promise<void> {
-  if (slugs.length === 0) throw new SpeechError('INVALID_REQUEST', 'usage: talkies pull <slug…> (see `talkies models` for the slugs)');
+async function pull(names: string[]): Promise<void> {
+  if (names.length === 0) throw new SpeechError('INVALID_REQUEST', 'usage: talkies pull <slug…> (see `talkies models` for the slugs)');
   const config = loadConfig();
   const { registry, engines } = await loadModels({ modelsFile: config.modelsFile, baseDirectories: engineBaseDirectories(config) });
-  for (const slug of slugs) registry.require(slug);
+  // An alias pulls its model, into the model's own folder.
+  const slugs = [...new Set(names.map((name) => (registry.require(name), registry.resolve(name)!)))];
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const logger = {

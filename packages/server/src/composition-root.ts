@@ -39,7 +39,7 @@ export function composeServer(parts: ServerParts): DependencyContainer {
   container.register(RegistryToken, { useValue: registry });
   container.register(EnginesToken, { useValue: parts.engines });
   container.register(ClockToken, { useValue: parts.now });
-  container.register(MetricsToken, { useValue: new ServerMetrics(registry.slugs, (slug) => join(config.dataDir, 'models', slug)) });
+  container.register(MetricsToken, { useValue: new ServerMetrics(registry.slugs, (slug) => join(config.dataDir, 'models', slug), (name) => registry.resolve(name)) });
   // Silero (onnxruntime-node) loads on the first audio longer than the chunking threshold.
   container.register(ChunkerToken, { useValue: new VadChunker(() => createSileroDetector(), config.longAudio) });
   container.register(SweeperToken, {

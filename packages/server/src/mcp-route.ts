@@ -98,6 +98,7 @@ export class McpRoute {
               default_target_lang: entry.default_target_lang ?? null,
               default_task: entry.default_task ?? 'asr',
               loaded: loaded.has(slug),
+              aliases: [...(entry.aliases ?? [])],
             }));
         }),
       transcribe: (request) =>

@@ -49,7 +49,12 @@ export class ServerMetrics {
   #pool?: EvictionPool;
 
   /** @param slugs the configured model slugs: the only values the `model` label takes besides `other` and ''. */
-  constructor(slugs: Iterable<string>, private readonly modelDirectory: (slug: string) => string) {
+  constructor(
+    slugs: Iterable<string>,
+    private readonly modelDirectory: (slug: string) => string,
+    /** Maps a model alias to its slug, so an alias counts under its model. */
+    private readonly resolve: (name: string) => string | undefined = () => undefined,
+  ) {
     this.#slugs = new Set(slugs);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
@@ -144,8 +149,9 @@ export class ServerMetrics {
   /** A configured slug, `other`, or '' for none: never an arbitrary client string. */
   modelLabel(value: unknown): string {
     if (typeof value !== 'string' || value.trim() === '') return NO_MODEL;
-    const slug = value.trim();
-    return this.#slugs.has(slug) ? slug : OTHER_MODEL;
+    const name = value.trim();
+    const slug = this.#slugs.has(name) ? name : this.resolve(name);
+    return slug !== undefined && this.#slugs.has(slug) ? slug : OTHER_MODEL;
   }
 
   /**

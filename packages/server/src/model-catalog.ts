@@ -65,12 +65,12 @@ export class ModelCatalog {
     return [...this.#models.values()];
   }
 
-  /** The model, or 404 listing the catalog. */
-  get(slug: string): CatalogModel {
-    const model = this.#models.get(slug);
+  /** The model a slug or an alias names, or 404 listing the catalog. */
+  get(name: string): CatalogModel {
+    const model = this.#models.get(this.registry.resolve(name) ?? name);
     if (!model) {
-      throw new SpeechError('MODEL_NOT_FOUND', `unknown model '${slug}'; configured: ${this.registry.slugs.join(', ')}`, {
-        model: slug,
+      throw new SpeechError('MODEL_NOT_FOUND', `unknown model '${name}'; configured: ${this.registry.slugs.join(', ')}`, {
+        model: name,
         param: 'model',
       });
     }

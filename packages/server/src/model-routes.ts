@@ -87,5 +87,6 @@ function modelObject(model: CatalogModel) {
     modality: model.backend.modality,
     executor: model.entry.executor,
     max_concurrency: model.maxConcurrency,
+    aliases: [...(model.entry.aliases ?? [])],
   };
 }

@@ -49,6 +49,7 @@ export const modelSchema = z
     modality: z.enum(['asr', 'tts']),
     executor: z.string(),
     max_concurrency: z.number().int().min(1),
+    aliases: z.array(z.string()).describe('Other names (models.json `aliases`) that resolve to this model.'),
   })
   .register(responseSchemas, { id: 'Model' });
 

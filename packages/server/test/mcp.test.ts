@@ -73,7 +73,7 @@ describe('/v1/mcp', () => {
     const result = await call(client, 'list_models');
     expect(result.isError).toBeFalsy();
     expect(JSON.parse(text(result))).toEqual({
-      models: [{ slug: 'scripted-a', executor: 'scripted', default_source_lang: null, default_target_lang: null, default_task: 'asr', loaded: false }],
+      models: [{ slug: 'scripted-a', executor: 'scripted', default_source_lang: null, default_target_lang: null, default_task: 'asr', loaded: false, aliases: [] }],
     });
   });
 

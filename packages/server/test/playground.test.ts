@@ -33,7 +33,7 @@ if (!executablePath) {
   console.warn('playground test skipped: no Chromium found; install Debian\'s `chromium` (scripts/up does) or set TALKIES_CHROMIUM');
 }
 
-describe.skipIf(!executablePath)('the playground in Chromium', () => {
+describe.skipIf(!executablePath)('the playground in Chromium', { timeout: 60_000 }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
@@ -66,21 +66,21 @@ describe.skipIf(!executablePath)('the playground in Chromium', () => {
 
   it('asks for the token, keeps it in the tab, and then loads with no console errors', async () => {
     await page.goto(`${server.url}/`);
-    await expect.poll(() => page.locator('#connection').textContent()).toBe('This server needs a bearer token.');
+    await expect.poll(() => page.locator('#connection').textContent(), { timeout: 15_000 }).toBe('This server needs a bearer token.');
     expect(await page.locator('#token-form').isVisible()).toBe(true);
     // The only errors so far are the browser's reports of the refused API calls.
     expect(consoleErrors.filter((text) => !/status of 401/.test(text))).toEqual([]);
 
     await page.fill('#token', TOKEN);
     await page.click('#token-form button');
-    await expect.poll(() => page.locator('#connection').textContent()).toMatch(/^Connected: 1 speech-to-text and 1 text-to-speech model/);
+    await expect.poll(() => page.locator('#connection').textContent(), { timeout: 15_000 }).toMatch(/^Connected: 1 speech-to-text and 1 text-to-speech model/);
     expect(await page.evaluate(() => sessionStorage.getItem('talkies.token'))).toBe(TOKEN);
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
 
     // A reload in the same tab keeps the token: no 401, no console error at all.
     consoleErrors.length = 0;
     await page.reload();
-    await expect.poll(() => page.locator('#connection').textContent()).toMatch(/^Connected/);
+    await expect.poll(() => page.locator('#connection').textContent(), { timeout: 15_000 }).toMatch(/^Connected/);
     expect(await page.locator('#asr-model option').allTextContents()).toEqual(['scripted-p']);
     expect(await page.locator('#tts-model option').allTextContents()).toEqual(['espeak']);
     const voices = await page.locator('#voice option').count();
@@ -91,14 +91,14 @@ describe.skipIf(!executablePath)('the playground in Chromium', () => {
     // Another tab starts without it.
     const other = await page.context().browser()!.newPage();
     await other.goto(`${server.url}/`);
-    await expect.poll(() => other.locator('#connection').textContent()).toBe('This server needs a bearer token.');
+    await expect.poll(() => other.locator('#connection').textContent(), { timeout: 15_000 }).toBe('This server needs a bearer token.');
     await other.close();
   });
 
   it('transcribes an uploaded file and shows the segments with their times', async () => {
     await page.setInputFiles('#audio-file', tonePath);
     await page.click('#transcribe');
-    await expect.poll(() => page.locator('#transcribe-status').textContent(), { timeout: 20_000 }).toMatch(/^2 segment\(s\), 5\.0 s of audio/);
+    await expect.poll(() => page.locator('#transcribe-status').textContent(), { timeout: 30_000 }).toMatch(/^2 segment\(s\), 5\.0 s of audio/);
     // The scripted engine: one segment per 2 s, words from a fixed list.
     expect(await page.locator('#transcript').textContent()).toBe('the quick. quick brown.');
     const rows = await page.locator('#segments tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
@@ -112,12 +112,12 @@ describe.skipIf(!executablePath)('the playground in Chromium', () => {
 
   it('records from the microphone and transcribes the recording', async () => {
     await page.click('#record');
-    await expect.poll(() => page.locator('#record-status').textContent()).toBe('Recording…');
+    await expect.poll(() => page.locator('#record-status').textContent(), { timeout: 15_000 }).toBe('Recording…');
     await page.waitForTimeout(2500);
     await page.click('#record');
-    await expect.poll(() => page.locator('#record-status').textContent()).toMatch(/^Recorded \d+ KiB\.$/);
+    await expect.poll(() => page.locator('#record-status').textContent(), { timeout: 15_000 }).toMatch(/^Recorded \d+ KiB\.$/);
     await page.click('#transcribe');
-    await expect.poll(() => page.locator('#transcribe-status').textContent(), { timeout: 20_000 }).toMatch(/^\d+ segment\(s\), \d+\.\d s of audio/);
+    await expect.poll(() => page.locator('#transcribe-status').textContent(), { timeout: 30_000 }).toMatch(/^\d+ segment\(s\), \d+\.\d s of audio/);
     const status = (await page.locator('#transcribe-status').textContent())!;
     const seconds = Number(/, ([\d.]+) s of audio/.exec(status)![1]);
     expect(seconds).toBeGreaterThan(1.5);

@@ -17,6 +17,9 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tdtDecoderJoint, tdtEncoder, type TdtArchitecture } from './parakeet-graphs.js';
 import { canaryDecoder, canaryEncoder, type CanaryArchitecture } from './canary-graphs.js';
+import { canaryQwenDecoder, canaryQwenEmbedTokens, canaryQwenEncoder, qwenTokenizerJson, type CanaryQwenArchitecture } from './canary-qwen-graphs.js';
+import { CANARY_QWEN_TEMPLATE } from '../canary-qwen-runtime.js';
+import { QwenTokenizer, type TokenizerJson } from '../qwen-tokenizer.js';
 import { canaryVocabulary, sentencePieces, transducerVocabularyText, vocabularyText } from './vocabulary-files.js';
 
 /** Sentence ends a little more likely than other pieces, so that random text has segments. */
@@ -57,7 +60,46 @@ interface CanarySpec {
   onRequest?: boolean;
 }
 
-export type FixtureSpec = ParakeetSpec | CanarySpec;
+interface CanaryQwenSpec {
+  kind: 'canary_salm';
+  slug: string;
+  description: string;
+  onRequest?: boolean;
+}
+
+export type FixtureSpec = ParakeetSpec | CanarySpec | CanaryQwenSpec;
+
+const QWEN_WORDS = [
+  'user', 'Transcribe', ' the', ' following', 'assistant', 'hello', ' world', ' and', ' so', ' my', ' fellow', ' Americans', ' ask', ' not',
+  ' what', ' your', ' country', ' can', ' do', ' for', ' you', '.', ',', ' speech', ' model', ' text', ' audio', ' small', ' test',
+];
+export const QWEN_TOKENIZER = qwenTokenizerJson(QWEN_WORDS);
+/** The audio placeholder's id in the generated model (the real one is 151669, past Qwen's vocabulary). */
+export const QWEN_PLACEHOLDER = QWEN_TOKENIZER.size;
+
+/** Ids of the canary-qwen prompt other than the placeholder, under the generated tokenizer. */
+function promptTokenCount(): number {
+  const tokenizer = new QwenTokenizer(QWEN_TOKENIZER.json as TokenizerJson);
+  return CANARY_QWEN_TEMPLATE('Transcribe the following: ').reduce((total, part) => total + (part === null ? 0 : tokenizer.encode(part).length), 0);
+}
+
+export const TINY_CANARY_QWEN: CanaryQwenArchitecture = {
+  melBins: 128,
+  width: 16,
+  layers: 2,
+  vocabularySize: QWEN_TOKENIZER.size,
+  rule: {
+    textStart: QWEN_TOKENIZER.textStart,
+    textCount: QWEN_TOKENIZER.textCount,
+    multiplier: 3,
+    positionMultiplier: 1,
+    countMultiplier: 5,
+    promptTokens: promptTokenCount(),
+    framesPerToken: 6,
+    endOfTurn: QWEN_TOKENIZER.size - 1,
+  },
+  seed: 31,
+};
 
 export const CANARY_LANGUAGES = ['en', 'de', 'es', 'fr'] as const;
 const CANARY_VOCABULARY = canaryVocabulary(CANARY_LANGUAGES, 200);
@@ -146,6 +188,14 @@ const CANARY_FIXTURES: FixtureSpec[] = [
   },
 ];
 
+const CANARY_QWEN_FIXTURES: FixtureSpec[] = [
+  {
+    kind: 'canary_salm',
+    slug: 'canary-qwen-test-tiny',
+    description: "Generated test model in talkies' split canary-qwen layout (encoder + projection, token embedding, KV-cached decoder) with a Qwen-style tokenizer; tokens known by construction.",
+  },
+];
+
 async function writeAtomically(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.${process.pid}.tmp`;
@@ -175,12 +225,24 @@ async function writeCanary(modelDirectory: string): Promise<void> {
   await writeAtomically(join(modelDirectory, 'decoder-model.onnx'), canaryDecoder(TINY_CANARY));
 }
 
+async function writeCanaryQwen(modelDirectory: string): Promise<void> {
+  await writeAtomically(
+    join(modelDirectory, 'config.json'),
+    json({ model_type: 'nemo-salm', features_size: TINY_CANARY_QWEN.melBins, subsampling_factor: 8, audio_locator_id: QWEN_PLACEHOLDER, prompt: 'Transcribe the following: ', max_sequence_length: 1024 }),
+  );
+  // From the dependency repository in real life (Qwen/Qwen3-1.7B); beside the graphs here.
+  await writeAtomically(join(modelDirectory, 'tokenizer.json'), JSON.stringify(QWEN_TOKENIZER.json));
+  await writeAtomically(join(modelDirectory, 'encoder-model.onnx'), canaryQwenEncoder(TINY_CANARY_QWEN));
+  await writeAtomically(join(modelDirectory, 'embed-tokens.onnx'), canaryQwenEmbedTokens(TINY_CANARY_QWEN));
+  await writeAtomically(join(modelDirectory, 'decoder-model.onnx'), canaryQwenDecoder(TINY_CANARY_QWEN));
+}
+
 /**
  * Writes `outDir/models/<slug>/` for every fixture (or those in `only`) and returns the
  * models.json entries.
  */
 export async function writeFixtures(outDir: string, options: { only?: Set<string> } = {}): Promise<Record<string, FixtureEntry>> {
-  const chosen = [...FIXTURE_MODELS, ...CANARY_FIXTURES].filter((spec) => (options.only ? options.only.has(spec.slug) : !spec.onRequest));
+  const chosen = [...FIXTURE_MODELS, ...CANARY_FIXTURES, ...CANARY_QWEN_FIXTURES].filter((spec) => (options.only ? options.only.has(spec.slug) : !spec.onRequest));
   const entries: Record<string, FixtureEntry> = {};
   for (const spec of chosen) {
     const modelDirectory = join(outDir, 'models', spec.slug);
@@ -193,6 +255,18 @@ export async function writeFixtures(outDir: string, options: { only?: Set<string
         modality: 'asr',
         license: 'CC-BY-4.0 layout; generated random weights (talkies fixtures)',
         description: spec.description,
+      };
+      continue;
+    }
+    if (spec.kind === 'canary_salm') {
+      await writeCanaryQwen(modelDirectory);
+      entries[spec.slug] = {
+        repo: `talkies-fixtures/${spec.slug}`,
+        executor: 'canary_salm',
+        modality: 'asr',
+        license: 'CC-BY-4.0 layout; generated weights (talkies fixtures)',
+        description: spec.description,
+        languages: ['en'],
       };
       continue;
     }
@@ -213,3 +287,4 @@ export async function writeFixtures(outDir: string, options: { only?: Set<string
 }
 
 export { expectedCanaryTokens, type CanaryRule } from './canary-graphs.js';
+export { expectedCanaryQwenTokens, type CanaryQwenRule } from './canary-qwen-graphs.js';

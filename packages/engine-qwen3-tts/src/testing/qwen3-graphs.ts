@@ -73,7 +73,8 @@ function layerWeights(graph: GraphBuilder, random: Random, hidden: number): Laye
     q: random('wq', [hidden, hidden], limit),
     k: random('wk', [hidden, hidden], limit),
     v: random('wv', [hidden, hidden], limit),
-    o: random('wo', [hidden, hidden], limit),
+    // A strong attention output: what the talker says depends on the whole prompt, not only on its last input.
+    o: random('wo', [hidden, hidden], 4 / Math.sqrt(hidden)),
     up: random('w_up', [hidden, 2 * hidden], limit),
     down: random('w_down', [2 * hidden, hidden], limit / 1.4),
   };
@@ -98,7 +99,7 @@ function decoderStack(
   const positions = graph.op('Range', [options.start, options.total, one]);
   const frequencies = graph.float('frequencies', [1, hidden], Array.from({ length: hidden }, (_, index) => 1 / 10000 ** (index / hidden)));
   const angles = graph.op('Mul', [unsqueeze(graph, graph.op('Cast', [positions], { to: { int: DataType.FLOAT } }), [1]), frequencies]);
-  let state = graph.op('Add', [x, graph.op('Sin', [angles])]);
+  let state = graph.op('Add', [x, graph.op('Mul', [graph.op('Sin', [angles]), graph.scalar('position_gain', 0.3)])]);
   // Causal mask [T, total]: a query at position p sees keys at positions ≤ p.
   const keyPositions = unsqueeze(graph, graph.op('Range', [zero, options.total, one]), [0]);
   const future = graph.op('Greater', [keyPositions, unsqueeze(graph, positions, [1])]);
@@ -179,7 +180,9 @@ export function buildPredictorGraph(options: Qwen3GraphOptions): Uint8Array {
   const total = dimension(graph, x, 1);
   const stack = decoderStack(graph, layers, x, { hidden, heads, start: graph.int64('start', [0], []), total });
   const head = graph.op('Gather', [heads15, step], { axis: { int: 0 } });
-  graph.output('logits', graph.op('MatMul', [stack.hidden, head]), DataType.FLOAT, [1, 'sequence_length', options.codebookSize]);
+  // Only the last position's logits, as the export returns them.
+  const lastPosition = graph.op('Slice', [stack.hidden, graph.int64('last_start', [-1]), graph.int64('last_end', [2 ** 31 - 1]), graph.int64('last_axis', [1])]);
+  graph.output('logits', graph.op('Reshape', [graph.op('MatMul', [lastPosition, head]), graph.int64('logits_shape', [1, options.codebookSize])]), DataType.FLOAT, [1, options.codebookSize]);
   return encodeModel(graph.graph('code_predictor'));
 }
 
@@ -259,7 +262,9 @@ export function buildSpeakerEncoderGraph(options: Qwen3GraphOptions): Uint8Array
   const random = randomizer(graph, new SeededWeights(options.seed + 6));
   const mels = graph.input('mels', DataType.FLOAT, [1, 'frames', 128]);
   const pooled = graph.op('ReduceMean', [mels], { axes: { ints: [1] }, keepdims: { int: 0 } });
-  const vector = graph.op('Tanh', [graph.op('MatMul', [pooled, random('speaker_projection', [128, options.hiddenSize], 0.1)])]);
+  // The spectral shape, not the loudness: the mean over bins is taken out.
+  const shape = graph.op('Sub', [pooled, graph.op('ReduceMean', [pooled], { axes: { ints: [1] }, keepdims: { int: 1 } })]);
+  const vector = graph.op('MatMul', [shape, random('speaker_projection', [128, options.hiddenSize], 0.5)]);
   graph.output('spk_emb', vector, DataType.FLOAT, [1, options.hiddenSize]);
   return encodeModel(graph.graph('speaker_encoder'));
 }
