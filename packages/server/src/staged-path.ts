@@ -64,6 +64,7 @@ function isInside(root: string, target: string): boolean {
 async function realLocation(absolute: string, param: string): Promise<string> {
   const tail: string[] = [];
   let current = absolute;
+  let lookedAgain = 0;
   for (;;) {
     try {
       return join(await realpath(current), ...tail.reverse());
@@ -71,11 +72,13 @@ async function realLocation(absolute: string, param: string): Promise<string> {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
     }
-    const exists = await lstat(current).then(
-      () => true,
-      () => false,
-    );
-    if (exists) throw invalid('path escapes base directory (it goes through a dangling symlink)', param);
+    const info = await lstat(current).catch(() => undefined);
+    if (info) {
+      // Not a symlink: it appeared between the two calls (another request, or another
+      // replica on a shared volume, renamed a file into place). Look again.
+      if (!info.isSymbolicLink() && lookedAgain++ < 3) continue;
+      throw invalid('path escapes base directory (it goes through a dangling symlink)', param);
+    }
     const parent = dirname(current);
     if (parent === current) return absolute;
     tail.push(basename(current));

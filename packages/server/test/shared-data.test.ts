@@ -121,12 +121,16 @@ describe('two server processes sharing one data folder', () => {
     for (let round = 0; round < 4; round++) {
       for (const [index, version] of versions.entries()) {
         const replica = index % 2 === 0 ? a : b;
-        writes.push(fetch(`${replica.url}/v1/files/${path}`, { method: 'PUT', body: new Uint8Array(version) }).then((response) => response.status));
+        writes.push(
+          fetch(`${replica.url}/v1/files/${path}`, { method: 'PUT', body: new Uint8Array(version) }).then(async (response) =>
+            response.status === 201 ? '201' : `${response.status} ${await response.text()}`,
+          ),
+        );
       }
     }
-    expect(new Set(await Promise.all(writes))).toEqual(new Set([201]));
-    writing = false;
+    const written = await Promise.all(writes).finally(() => (writing = false));
     await reader;
+    expect(new Set(written)).toEqual(new Set(['201']));
     expect(reads).toBeGreaterThan(0);
     expect(seen.size).toBeGreaterThan(0);
     // Both replicas agree on the final content.
