@@ -136,6 +136,12 @@ export interface ServerConfig {
    * 408 (`TALKIES_BODY_IDLE_TIMEOUT`); 0 turns the check off.
    */
   bodyIdleTimeoutSeconds: number;
+  /**
+   * Age at which a partial write (`.part.<hex>`) left in the staging folder counts as a
+   * crash's leftover and is removed. Not an environment variable: derived from
+   * TALKIES_BODY_IDLE_TIMEOUT (see file-store.ts); tests set it.
+   */
+  stalePartialSeconds?: number;
   maxLoadedModels: number;
   modelTtlSeconds: number;
   sweeperIntervalSeconds: number;

@@ -13,6 +13,7 @@ import { engineBaseDirectories, loadConfig, type ServerConfig } from './config.j
 import { createApp } from './app.js';
 import { composeServer } from './composition-root.js';
 import { ModelCatalog } from './model-catalog.js';
+import { FileStore } from './file-store.js';
 import { SpeechService } from './speech-service.js';
 import { ChunkerToken, SweeperToken } from './tokens.js';
 
@@ -114,6 +115,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       await catalog.close();
       await chunker.dispose();
       container.resolve(SpeechService).close();
+      container.resolve(FileStore).stopSweeping();
       logger.info('talkies stopped');
     })());
 
