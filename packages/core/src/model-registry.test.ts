@@ -373,7 +373,7 @@ describe('immutability after boot', () => {
 
 describe('aliases', () => {
   it('resolve to their model, and require() accepts them', () => {
-    const registry = ModelRegistry.fromJson({ models: { 'org/big': { repo: 'r', executor: 'whisper', aliases: ['whisper-1'] }, small: { repo: 's', executor: 'whisper' } } });
+    const registry = ModelRegistry.fromJson({ models: { 'org/big': { repo: 'r', executor: 'x', aliases: ['whisper-1'] }, small: { repo: 's', executor: 'x' } } });
     expect(registry.resolve('whisper-1')).toBe('org/big');
     expect(registry.resolve('org/big')).toBe('org/big');
     expect(registry.resolve('tts-1')).toBeUndefined();
@@ -385,7 +385,7 @@ describe('aliases', () => {
   it('refuses an alias that is a slug or belongs to two models, listing every such problem', () => {
     const error = (() => {
       try {
-        ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'whisper', aliases: ['b', 'x'] }, b: { repo: 'r', executor: 'whisper', aliases: ['x'] } } });
+        ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'x', aliases: ['b', 'x'] }, b: { repo: 'r', executor: 'x', aliases: ['x'] } } });
       } catch (caught) {
         return caught as SpeechError;
       }
@@ -396,7 +396,7 @@ describe('aliases', () => {
   });
 
   it('an alias of a model left out by TALKIES_ENABLED_MODELS does not resolve', () => {
-    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'whisper', aliases: ['tts-1'] }, b: { repo: 'r', executor: 'whisper' } } }, { enabled: ['b'] });
+    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'x', aliases: ['tts-1'] }, b: { repo: 'r', executor: 'x' } } }, { enabled: ['b'] });
     expect(registry.resolve('tts-1')).toBeUndefined();
   });
 });
