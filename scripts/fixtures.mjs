@@ -5,11 +5,11 @@
 //   TALKIES_DATA_DIR=DIR TALKIES_MODELS_FILE=DIR/models.json pnpm start
 // serves them. Every engine package that exports `./testing` contributes its models:
 // the module's `writeFixtures(outDir, options)` returns { slug: models.json entry }.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+// The large benchmark models are written only when --only names them.
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { discoverAllEngines, importFrom } from '@talkies/core';
 
 const { values } = parseArgs({
   options: {
@@ -25,21 +25,13 @@ if (values.help || !values.out) {
 const outDir = resolve(process.cwd(), values.out);
 const only = values.only ? new Set(values.only.split(',').map((slug) => slug.trim()).filter(Boolean)) : undefined;
 const root = resolve(import.meta.dirname, '..');
-const require = createRequire(join(root, 'package.json'));
-const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
 
+// The same discovery as `talkies serve`: the engine packages among the app's dependencies.
+const packages = new Set([...(await discoverAllEngines([root])).values()].map((engine) => engine.packageName));
 const models = {};
-for (const name of Object.keys({ ...manifest.dependencies, ...manifest.devDependencies })) {
-  let engineManifest;
-  try {
-    engineManifest = JSON.parse(await readFile(require.resolve(`${name}/package.json`), 'utf8'));
-  } catch {
-    continue;
-  }
-  if (!engineManifest.talkies?.executors || !engineManifest.exports?.['./testing']) continue;
-  const entry = engineManifest.exports['./testing'];
-  const file = typeof entry === 'string' ? entry : entry.default ?? entry.import;
-  const module = await import(pathToFileURL(join(require.resolve(`${name}/package.json`), '..', file)).href);
+for (const name of packages) {
+  const module = await importFrom(`${name}/testing`, [root]);
+  if (typeof module?.writeFixtures !== 'function') continue;
   const started = performance.now();
   const written = await module.writeFixtures(outDir, { only });
   for (const [slug, model] of Object.entries(written)) models[slug] = model;

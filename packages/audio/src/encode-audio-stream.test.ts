@@ -102,10 +102,25 @@ describe('encodeAudioStream', () => {
   it('yields encoded bytes before the last block exists', async () => {
     const blocks = sentences();
     let sourceFinished = false;
-    const iterator = encodeAudioStream(slowly(blocks, 150, () => (sourceFinished = true)), 'mp3', { expectedSampleRate: RATE })[Symbol.asyncIterator]();
+    // The last block is held back until the first encoded bytes arrived (a timer would race
+    // ffmpeg's start-up on a loaded machine); the 20 s fallback only keeps a failure from hanging.
+    let firstBytes!: () => void;
+    const received = new Promise<void>((resolve) => (firstBytes = resolve));
+    async function* holdingTheLast(): AsyncGenerator<PcmAudio> {
+      try {
+        yield blocks[0]!;
+        yield blocks[1]!;
+        await Promise.race([received, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+        yield blocks[2]!;
+      } finally {
+        sourceFinished = true;
+      }
+    }
+    const iterator = encodeAudioStream(holdingTheLast(), 'mp3', { expectedSampleRate: RATE })[Symbol.asyncIterator]();
     const first = await iterator.next();
     expect(first.done).toBe(false);
     expect(sourceFinished).toBe(false);
+    firstBytes();
     await iterator.return(undefined);
   });
 

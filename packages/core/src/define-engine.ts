@@ -15,13 +15,18 @@ export interface EngineLogger {
 }
 
 /** Everything an engine gets to create one backend. Engines never see the DI container. */
-export interface EngineContext<Options = unknown> {
+export interface EngineContext<Options = unknown, Fields = Record<string, unknown>> {
   /** The model slug from models.json. */
   modelId: string;
   /** The validated models.json entry. */
   entry: ModelEntry;
   /** `engineOptions` of the entry, parsed with the engine's `optionsSchema`. */
   options: Options;
+  /**
+   * The entry's engine-specific top-level fields (such as `gguf_file`), parsed with the
+   * engine's `entrySchema`; empty for engines without one.
+   */
+  fields: Fields;
   /** Where the model's files live and where downloads go. */
   paths: {
     /** `$TALKIES_DATA_DIR`. */
@@ -50,7 +55,12 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
-export interface EngineDefinition<Options = unknown> {
+export interface EngineDefinition<Options = unknown, Fields = Record<string, unknown>> {
+  /**
+   * The Backend contract version this engine implements. Checked when the engine is
+   * discovered, before any model loads; {@link defineEngine} fills in `'v1'`.
+   */
+  specificationVersion?: 'v1';
   /** The package name, for error messages. */
   name: string;
   /** The `executor` values of models.json this engine serves. */
@@ -59,18 +69,26 @@ export interface EngineDefinition<Options = unknown> {
   coreRange: string;
   /** Parses the entry's `engineOptions`; omitted means the engine takes none. */
   optionsSchema?: z.ZodType<Options>;
+  /**
+   * Parses the engine's own top-level fields of a models.json entry, for fields that the
+   * seed's format puts there (`gguf_file`, `qwen3_mode`). Fields that neither core nor
+   * this schema knows are reported at boot. Omitted means the engine adds no fields.
+   */
+  entrySchema?: z.ZodType<Fields>;
   /** Build a backend for one model. Must be cheap: heavy work belongs in `load()`. */
-  createBackend(context: EngineContext<Options>): Backend;
+  createBackend(context: EngineContext<Options, Fields>): Backend;
   /**
    * Optional: fetch a model's files into `paths.modelDir` without loading it (`talkies
    * pull`). Engines without it are loaded once instead, which fetches what they need.
    */
-  download?(context: EngineContext<Options>, options: DownloadOptions): Promise<unknown>;
+  download?(context: EngineContext<Options, Fields>, options: DownloadOptions): Promise<unknown>;
   /** Optional: whether a model's files are on disk (for `talkies models`). */
-  isDownloaded?(context: Pick<EngineContext<Options>, 'modelId' | 'entry' | 'paths'>): Promise<boolean>;
+  isDownloaded?(context: Pick<EngineContext<Options, Fields>, 'modelId' | 'entry' | 'paths'>): Promise<boolean>;
 }
 
-/** Identity function that types an engine definition. */
-export function defineEngine<Options = unknown>(definition: EngineDefinition<Options>): EngineDefinition<Options> {
-  return definition;
+/** Types an engine definition and stamps the contract version it implements. */
+export function defineEngine<Options = unknown, Fields = Record<string, unknown>>(
+  definition: EngineDefinition<Options, Fields>,
+): EngineDefinition<Options, Fields> {
+  return { specificationVersion: 'v1', ...definition };
 }

@@ -81,6 +81,12 @@ export interface PoolModel {
 }
 
 /** A claim on a loaded model; release it exactly once when the request is done. */
+/** A model of the pool with its backend's type: what `acquire` and `use` accept besides a slug. */
+export interface PoolModelHandle<B extends Backend> {
+  readonly slug: string;
+  readonly backend: B;
+}
+
 export interface Lease<B extends Backend = Backend> {
   readonly slug: string;
   readonly backend: B;
@@ -239,12 +245,13 @@ export class EvictionPool {
   }
 
   /** @param reserved the request slot was already taken by {@link #startLoad}. */
-  #lease(slot: Slot, reserved = false): Lease {
+  #lease<B extends Backend>(slot: Slot, reserved = false): Lease<B> {
     if (!reserved) slot.active += 1;
     let released = false;
     return {
       slug: slot.slug,
-      backend: slot.backend,
+      // acquire() checked that a typed handle holds this very backend.
+      backend: slot.backend as B,
       release: () => {
         if (released) return;
         released = true;
@@ -256,11 +263,17 @@ export class EvictionPool {
   }
 
   /**
-   * Wait until `slug` is loaded and has a free request slot, loading it (and evicting
-   * others) as needed. Rejects if `signal` aborts while waiting.
+   * Wait until the model is loaded and has a free request slot, loading it (and evicting
+   * others) as needed. Rejects if `signal` aborts while waiting. Given the model itself
+   * (`{ slug, backend }`, as a catalog hands out a typed TTS or ASR model), the lease's
+   * backend has that model's type.
    */
-  async acquire(slug: string, signal?: AbortSignal): Promise<Lease> {
+  async acquire<B extends Backend = Backend>(model: string | PoolModelHandle<B>, signal?: AbortSignal): Promise<Lease<B>> {
+    const slug = typeof model === 'string' ? model : model.slug;
     const slot = this.#slot(slug);
+    if (typeof model !== 'string' && model.backend !== slot.backend) {
+      throw new SpeechError('INTERNAL', `the backend handed in for model '${slug}' is not the one the pool serves`);
+    }
     const ticket: RoomTicket = { slot };
     slot.waiting += 1;
     let queued = false;
@@ -357,9 +370,9 @@ export class EvictionPool {
     this.#emitChange();
   }
 
-  /** Run `fn` with a leased backend, releasing it afterwards whatever happens. */
-  async use<T>(slug: string, fn: (backend: Backend) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const lease = await this.acquire(slug, signal);
+  /** Run `fn` with a leased backend (typed like `model`'s), releasing it afterwards whatever happens. */
+  async use<T, B extends Backend = Backend>(model: string | PoolModelHandle<B>, fn: (backend: B) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const lease = await this.acquire(model, signal);
     try {
       return await fn(lease.backend);
     } finally {

@@ -4,6 +4,8 @@ export * from './transcription-result.js';
 export * from './define-engine.js';
 export * from './model-registry.js';
 export * from './plugin-loader.js';
+export * from './load-models.js';
+export * from './json-duplicate-keys.js';
 export * from './eviction-pool.js';
 export * from './idle-sweeper.js';
 export * from './duration.js';

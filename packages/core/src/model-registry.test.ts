@@ -58,9 +58,10 @@ describe('ModelRegistry.fromJson', () => {
     expect(registry.preload).toEqual([]);
   });
 
-  it('defaults executor to whisper', () => {
-    const registry = ModelRegistry.fromJson({ models: { w: { repo: 'a/b' } } });
-    expect(registry.get('w')?.executor).toBe('whisper');
+  it('requires an executor, and says how to find one', () => {
+    expect(invalid({ models: { w: { repo: 'a/b' } } }).message).toContain(
+      "models.w.executor: missing 'executor': name the engine that runs this model (`talkies models` lists the installed ones)",
+    );
   });
 
   it('accepts every documented field', () => {
@@ -88,14 +89,16 @@ describe('ModelRegistry.fromJson', () => {
     expect(registry.get('nemotron-3.5-asr-0.6b')).toEqual(entry);
   });
 
-  it('ignores unknown top-level keys but not unknown entry keys', () => {
+  it('ignores unknown top-level keys, and keeps unknown entry keys for the engine to judge', () => {
     expect(ModelRegistry.fromJson({ $schema: 'x', ...catalog() }).slugs).toHaveLength(3);
-    const error = invalid({ models: { w: { repo: 'a/b', repoo: 'typo' } } });
-    expect(error.message).toContain('models.w: Unrecognized key: "repoo"');
+    // The engine's entrySchema accepts or refuses them at boot (see load-models).
+    expect(ModelRegistry.fromJson({ models: { w: { repo: 'a/b', executor: 'whisper', gguf_file: 'x.gguf' } } }).get('w')).toMatchObject({
+      gguf_file: 'x.gguf',
+    });
   });
 
   it('accepts slugs with dots, underscores, dashes and slashes', () => {
-    const registry = ModelRegistry.fromJson({ models: { 'org/model_v1.5-x': { repo: 'a/b' } } });
+    const registry = ModelRegistry.fromJson({ models: { 'org/model_v1.5-x': { repo: 'a/b', executor: 'whisper' } } });
     expect(registry.slugs).toEqual(['org/model_v1.5-x']);
   });
 
@@ -187,25 +190,24 @@ describe('ModelRegistry.fromJson', () => {
     });
 
     it('rejects an empty repo and an entry that is not an object', () => {
-      expect(invalid({ models: { w: { repo: '' } } }).message).toContain('models.w.repo: must be a non-empty string');
+      expect(invalid({ models: { w: { repo: '', executor: 'whisper' } } }).message).toContain('models.w.repo: must be a non-empty string');
       expect(invalid({ models: { w: 'a/b' } }).message).toContain('models.w:');
     });
 
     it('rejects a bad slug, saying what a slug may contain', () => {
-      const error = invalid({ models: { 'bad slug!': { repo: 'a/b' } } });
+      const error = invalid({ models: { 'bad slug!': { repo: 'a/b', executor: 'whisper' } } });
       expect(error.message).toContain('bad slug!');
       expect(error.message).toContain('slug may use letters, digits');
     });
 
     it.each(['a/../../etc', 'a/..', 'a/./b', 'a//b', 'a/'])('rejects the path-like slug %j', (slug) => {
-      const error = invalid({ models: { [slug]: { repo: 'a/b' } } });
+      const error = invalid({ models: { [slug]: { repo: 'a/b', executor: 'whisper' } } });
       expect(error.message).toContain('may not be empty, "." or ".."');
     });
 
     it('rejects bad field types and enums', () => {
-      expect(invalid({ models: { w: { repo: 'a', modality: 'video' } } }).message).toContain('models.w.modality');
-      expect(invalid({ models: { w: { repo: 'a', qwen3_mode: 'x' } } }).message).toContain('models.w.qwen3_mode');
-      expect(invalid({ models: { w: { repo: 'a', languages: 'en' } } }).message).toContain('models.w.languages');
+      expect(invalid({ models: { w: { repo: 'a', executor: 'whisper', modality: 'video' } } }).message).toContain('models.w.modality');
+      expect(invalid({ models: { w: { repo: 'a', executor: 'whisper', languages: 'en' } } }).message).toContain('models.w.languages');
       expect(invalid({ models: { w: { repo: 'a', executor: '' } } }).message).toContain('models.w.executor');
     });
 
@@ -218,12 +220,12 @@ describe('ModelRegistry.fromJson', () => {
       ['"2"', '2'],
       ['null', null],
     ])('rejects max_concurrency %s', (_label, value) => {
-      const error = invalid({ models: { w: { repo: 'a/b', max_concurrency: value } } });
+      const error = invalid({ models: { w: { repo: 'a/b', executor: 'whisper', max_concurrency: value } } });
       expect(error.message).toContain('models.w.max_concurrency');
     });
 
     it.each([1, 2, 1024])('accepts max_concurrency %i', (value) => {
-      expect(ModelRegistry.fromJson({ models: { w: { repo: 'a/b', max_concurrency: value } } }).get('w')?.max_concurrency).toBe(
+      expect(ModelRegistry.fromJson({ models: { w: { repo: 'a/b', executor: 'whisper', max_concurrency: value } } }).get('w')?.max_concurrency).toBe(
         value,
       );
     });
@@ -231,16 +233,16 @@ describe('ModelRegistry.fromJson', () => {
     it('lists every problem at once', () => {
       const error = invalid({
         models: {
-          good: { repo: 'a/b' },
+          good: { repo: 'a/b', executor: 'whisper' },
           'no-repo': { executor: 'whisper' },
-          'bad-concurrency': { repo: 'c/d', max_concurrency: 0 },
-          typo: { repo: 'e/f', exector: 'kokoro' },
+          'bad-concurrency': { repo: 'c/d', executor: 'whisper', max_concurrency: 0 },
+          'no-executor': { repo: 'e/f', exector: 'kokoro' },
         },
       });
       expect(error.message).toMatch(/^models\.json is invalid \(3 problems\); fix these and restart:\n {2}- /);
       expect(error.message).toContain('models.no-repo.repo');
       expect(error.message).toContain('models.bad-concurrency.max_concurrency');
-      expect(error.message).toContain('models.typo: Unrecognized key: "exector"');
+      expect(error.message).toContain('models.no-executor.executor: missing');
       expect(error.message).not.toContain('models.good');
       expect(error.message.split('\n  - ')).toHaveLength(4);
     });
@@ -345,7 +347,7 @@ describe('parseList', () => {
 
 describe('formatIssues', () => {
   it('prints one path: message line per issue, with a prefix', () => {
-    const parsed = modelEntrySchema.safeParse({ repo: 5, max_concurrency: 0 });
+    const parsed = modelEntrySchema.safeParse({ repo: 5, executor: 'whisper', max_concurrency: 0 });
     expect(parsed.success).toBe(false);
     const lines = formatIssues(parsed.error!.issues, '> ');
     expect(lines).toHaveLength(2);
@@ -361,7 +363,7 @@ describe('formatIssues', () => {
 
 describe('immutability after boot', () => {
   it('freezes entries and their nested values', () => {
-    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', languages: ['en'], engineOptions: { x: { y: 1 } } } } });
+    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'whisper', languages: ['en'], engineOptions: { x: { y: 1 } } } } });
     const entry = registry.get('a')!;
     expect(Object.isFrozen(entry)).toBe(true);
     expect(() => (entry.languages as string[]).push('fr')).toThrow();
@@ -371,7 +373,7 @@ describe('immutability after boot', () => {
 
 describe('aliases', () => {
   it('resolve to their model, and require() accepts them', () => {
-    const registry = ModelRegistry.fromJson({ models: { 'org/big': { repo: 'r', aliases: ['whisper-1'] }, small: { repo: 's' } } });
+    const registry = ModelRegistry.fromJson({ models: { 'org/big': { repo: 'r', executor: 'x', aliases: ['whisper-1'] }, small: { repo: 's', executor: 'x' } } });
     expect(registry.resolve('whisper-1')).toBe('org/big');
     expect(registry.resolve('org/big')).toBe('org/big');
     expect(registry.resolve('tts-1')).toBeUndefined();
@@ -383,7 +385,7 @@ describe('aliases', () => {
   it('refuses an alias that is a slug or belongs to two models, listing every such problem', () => {
     const error = (() => {
       try {
-        ModelRegistry.fromJson({ models: { a: { repo: 'r', aliases: ['b', 'x'] }, b: { repo: 'r', aliases: ['x'] } } });
+        ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'x', aliases: ['b', 'x'] }, b: { repo: 'r', executor: 'x', aliases: ['x'] } } });
       } catch (caught) {
         return caught as SpeechError;
       }
@@ -394,7 +396,7 @@ describe('aliases', () => {
   });
 
   it('an alias of a model left out by TALKIES_ENABLED_MODELS does not resolve', () => {
-    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', aliases: ['tts-1'] }, b: { repo: 'r' } } }, { enabled: ['b'] });
+    const registry = ModelRegistry.fromJson({ models: { a: { repo: 'r', executor: 'x', aliases: ['tts-1'] }, b: { repo: 'r', executor: 'x' } } }, { enabled: ['b'] });
     expect(registry.resolve('tts-1')).toBeUndefined();
   });
 });

@@ -22,7 +22,14 @@ export const modelEntrySchema = z
       })
       .min(1, 'must be a non-empty string'),
     /** Which engine runs it; resolved to an engine package at boot. */
-    executor: z.string().min(1).default('whisper'),
+    executor: z
+      .string({
+        error: (issue) =>
+          issue.input === undefined
+            ? "missing 'executor': name the engine that runs this model (`talkies models` lists the installed ones)"
+            : 'must be a non-empty string',
+      })
+      .min(1, 'must be a non-empty string'),
     /** A third-party engine package that serves `executor` (escape hatch). */
     package: z.string().min(1).optional(),
     /** `asr` or `tts`; informational, the backend's own modality wins. */
@@ -32,8 +39,6 @@ export const modelEntrySchema = z
     default_task: z.string().min(1).optional(),
     default_voice: z.string().min(1).optional(),
     default_language: z.string().min(1).optional(),
-    qwen3_mode: z.enum(['base', 'custom_voice', 'voice_design']).optional(),
-    gguf_file: z.string().min(1).optional(),
     languages: z.array(z.string().min(1)).optional(),
     /** Extra repos fetched alongside the model. */
     dependencies: z.array(z.string().min(1)).optional(),
@@ -52,7 +57,12 @@ export const modelEntrySchema = z
      */
     aliases: z.array(z.string().regex(slugPattern, 'an alias may use letters, digits, ".", "_", "-" and "/"')).optional(),
   })
-  .strict();
+  // Other top-level fields belong to the entry's engine (`gguf_file`, `qwen3_mode`, …):
+  // its `entrySchema` validates them once the engine is known, and rejects the rest.
+  .catchall(z.unknown());
+
+/** The fields every entry may have, whatever its engine. */
+export const CORE_ENTRY_FIELDS: ReadonlySet<string> = new Set(Object.keys(modelEntrySchema.shape));
 
 export type ModelEntry = z.output<typeof modelEntrySchema>;
 
@@ -126,14 +136,18 @@ export class ModelRegistry {
   /** Validate parsed JSON. Throws one CONFIG_INVALID error listing every problem. */
   static fromJson(json: unknown, options: RegistryOptions = {}): ModelRegistry {
     const source = options.source ?? 'models.json';
+    const { registry, problems } = ModelRegistry.validate(json, options);
+    if (!registry) throw configError(source, problems);
+    return registry;
+  }
+
+  /**
+   * Validate parsed JSON without throwing: the registry when the file is valid, and every
+   * problem found (the callers add theirs, such as unknown executors, before reporting).
+   */
+  static validate(json: unknown, options: RegistryOptions = {}): { registry?: ModelRegistry; problems: string[] } {
     const parsed = modelsFileSchema.safeParse(json);
-    if (!parsed.success) {
-      const lines = formatIssues(parsed.error.issues);
-      throw new SpeechError(
-        'CONFIG_INVALID',
-        `${source} is invalid (${lines.length} problem${lines.length === 1 ? '' : 's'}); fix these and restart:\n  - ${lines.join('\n  - ')}`,
-      );
-    }
+    if (!parsed.success) return { problems: formatIssues(parsed.error.issues) };
     const all = parsed.data.models;
     const catalog = Object.keys(all);
     const problems: string[] = [];
@@ -149,29 +163,24 @@ export class ModelRegistry {
     }
     const enabled = options.enabled?.filter((slug) => slug.trim() !== '').map((slug) => slug.trim()) ?? [];
     for (const slug of enabled) {
-      if (!(slug in all)) problems.push(`TALKIES_ENABLED_MODELS names unknown model '${slug}'`);
+      if (!(slug in all)) problems.push(`TALKIES_ENABLED_MODELS names unknown model '${slug}' (the catalog has: ${catalog.join(', ')})`);
     }
-    const chosen = enabled.length > 0 ? [...new Set(enabled)] : catalog;
+    const chosen = enabled.length > 0 ? [...new Set(enabled)].filter((slug) => slug in all) : catalog;
     const preload = options.preload?.filter((slug) => slug.trim() !== '').map((slug) => slug.trim()) ?? [];
     for (const slug of preload) {
       if (!chosen.includes(slug)) {
         problems.push(
           slug in all
             ? `TALKIES_PRELOAD names '${slug}', which TALKIES_ENABLED_MODELS leaves out`
-            : `TALKIES_PRELOAD names unknown model '${slug}'`,
+            : `TALKIES_PRELOAD names unknown model '${slug}' (the catalog has: ${catalog.join(', ')})`,
         );
       }
     }
-    if (problems.length > 0) {
-      throw new SpeechError(
-        'CONFIG_INVALID',
-        `${problems.join('; ')}. The catalog in ${source} has: ${catalog.join(', ')}`,
-      );
-    }
+    if (problems.length > 0) return { problems };
     const entries = new Map<string, ModelEntry>();
     // Frozen all the way down: engines get entries, and the catalog must not change after boot.
     for (const slug of chosen) entries.set(slug, deepFreeze(all[slug]!));
-    return new ModelRegistry(entries, [...new Set(preload)]);
+    return { registry: new ModelRegistry(entries, [...new Set(preload)]), problems };
   }
 
   /** Read and validate a models.json file. */
@@ -229,6 +238,14 @@ export class ModelRegistry {
   entries(): [string, ModelEntry][] {
     return [...this.#entries.entries()];
   }
+}
+
+/** One CONFIG_INVALID error that lists every problem of a models file. */
+export function configError(source: string, problems: readonly string[]): SpeechError {
+  return new SpeechError(
+    'CONFIG_INVALID',
+    `${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}); fix these and restart:\n  - ${problems.join('\n  - ')}`,
+  );
 }
 
 /** Split a comma list env var: trimmed, blanks dropped, order kept. */

@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from './model-registry.js';
-import { CORE_VERSION, discoverEngines, importEngine, resolveEngines } from './plugin-loader.js';
+import { loadModels, resolveEngines } from './load-models.js';
+import { CORE_VERSION, discoverEngines, importEngine, importFrom } from './plugin-loader.js';
 import { SpeechError } from './speech-error.js';
 
 interface FakePackage {
@@ -17,11 +18,14 @@ interface FakePackage {
   hidePackageJson?: boolean;
   /** The condition the exports map uses for the entry (default: `default`). */
   condition?: 'default' | 'import';
+  /** A whole exports map instead (with files to write: path → source). */
+  exports?: Record<string, unknown>;
+  files?: Record<string, string>;
 }
 
 /** An ESM engine module: a default export shaped like defineEngine({...}). */
-function engineSource(name: string, executors: string[], coreRange: string): string {
-  return `export default {
+function engineSource(name: string, executors: string[], coreRange: string, extra = ''): string {
+  return `export default {${extra}
   name: ${JSON.stringify(name)},
   executors: ${JSON.stringify(executors)},
   coreRange: ${JSON.stringify(coreRange)},
@@ -40,10 +44,16 @@ async function writePackage(nodeModules: string, fake: FakePackage): Promise<voi
     name: fake.name,
     version: '1.0.0',
     type: 'module',
-    exports: fake.hidePackageJson
-      ? { '.': { [fake.condition ?? 'default']: `./${entry}` } }
-      : { '.': `./${entry}`, './package.json': './package.json' },
+    exports:
+      fake.exports ??
+      (fake.hidePackageJson
+        ? { '.': { [fake.condition ?? 'default']: `./${entry}` } }
+        : { '.': `./${entry}`, './package.json': './package.json' }),
   };
+  for (const [path, source] of Object.entries(fake.files ?? {})) {
+    await mkdir(dirname(join(directory, path)), { recursive: true });
+    await writeFile(join(directory, path), source);
+  }
   if (fake.manifestExecutors) manifest.talkies = { executors: fake.manifestExecutors };
   await writeFile(join(directory, 'package.json'), JSON.stringify(manifest, null, 2));
   await writeFile(join(directory, entry), fake.source);
@@ -96,6 +106,7 @@ describe('plugin loader', () => {
           'not-installed',
           '@acme/talkies-engine-scoped',
           'talkies-engine-esm-only',
+          'talkies-engine-conditional',
         ],
         devDependencies: ['talkies-engine-dev'],
         optionalDependencies: ['talkies-engine-duplicate'],
@@ -147,6 +158,36 @@ describe('plugin loader', () => {
           source: engineSource('talkies-engine-bad-range', ['weird'], 'not a range'),
         },
         { name: 'not-an-engine', manifestExecutors: ['broken'], source: 'export default { name: "nope" };\n' },
+        {
+          name: 'talkies-engine-v2',
+          manifestExecutors: ['next'],
+          source: engineSource('talkies-engine-v2', ['next'], '*', "\n  specificationVersion: 'v2',"),
+        },
+        {
+          // Conditional exports (node / import / default) and a subpath pattern, as real
+          // packages publish them: only Node's resolver picks the same files import() does.
+          name: 'talkies-engine-conditional',
+          manifestExecutors: ['conditional'],
+          source: '',
+          exports: {
+            '.': { types: './types/index.d.ts', node: { import: './esm/node.js', require: './cjs/node.cjs' }, default: './esm/browser.js' },
+            './testing': { import: './esm/testing/index.js' },
+            './formats/*': './esm/formats/*.js',
+          },
+          files: {
+            'esm/node.js': engineSource('talkies-engine-conditional', ['conditional'], '*', `
+  entrySchema: { safeParse(value) {
+    const keys = Object.keys(value).filter((key) => key !== 'quant');
+    if (keys.length > 0) return { success: false, error: { issues: keys.map((key) => ({ path: [key], message: 'unknown field; this engine takes "quant"' })) } };
+    if (value.quant !== undefined && typeof value.quant !== 'string') return { success: false, error: { issues: [{ path: ['quant'], message: 'must be a string' }] } };
+    return { success: true, data: value };
+  } },`),
+            'esm/browser.js': 'throw new Error("the browser build must not load under node");\n',
+            'cjs/node.cjs': 'throw new Error("the require build must not load through import()");\n',
+            'esm/testing/index.js': 'export const marker = "testing";\n',
+            'esm/formats/srt.js': 'export const marker = "srt";\n',
+          },
+        },
       ],
     );
     secondApp = await writeApp(join(root, 'second'), { dependencies: ['talkies-engine-second', 'not-an-engine'] }, [
@@ -175,11 +216,12 @@ describe('plugin loader', () => {
   describe('discoverEngines', () => {
     it('finds engine packages among the dependencies, by executor', async () => {
       const found = await discoverEngines(app);
-      expect([...found.keys()].sort()).toEqual(['dev', 'duplicate', 'esm', 'fake', 'fake-alt', 'scoped']);
+      expect([...found.keys()].sort()).toEqual(['conditional', 'dev', 'duplicate', 'esm', 'fake', 'fake-alt', 'scoped']);
       expect(found.get('fake')).toEqual({
         packageName: 'talkies-engine-fake',
         executors: ['fake', 'fake-alt'],
         directory: join(app, 'node_modules', 'talkies-engine-fake'),
+        baseDirectory: app,
       });
       expect(found.get('fake-alt')).toBe(found.get('fake'));
     });
@@ -204,6 +246,7 @@ describe('plugin loader', () => {
         packageName: 'talkies-engine-esm-only',
         executors: ['esm'],
         directory: join(app, 'node_modules', 'talkies-engine-esm-only'),
+        baseDirectory: app,
       });
     });
 
@@ -266,6 +309,25 @@ describe('plugin loader', () => {
       expect(error.message).toContain(CORE_VERSION);
     });
 
+    it('follows conditional exports as import() does (node + import, not default or require)', async () => {
+      const definition = await importEngine('talkies-engine-conditional', [app]);
+      expect(definition.name).toBe('talkies-engine-conditional');
+    });
+
+    it('resolves subpath exports and subpath patterns of an engine package', async () => {
+      expect(await importFrom('talkies-engine-conditional/testing', [emptyDirectory, app])).toMatchObject({ marker: 'testing' });
+      expect(await importFrom('talkies-engine-conditional/formats/srt', [app])).toMatchObject({ marker: 'srt' });
+      expect(await importFrom('talkies-engine-conditional/esm/node.js', [app])).toBeUndefined();
+      expect(await importFrom('talkies-engine-conditional/formats/vtt', [app])).toBeUndefined();
+    });
+
+    it('fails with ENGINE_VERSION_MISMATCH for an engine of another contract version', async () => {
+      const error = await speechRejection(importEngine('talkies-engine-v2', [app]));
+      expect(error.code).toBe('ENGINE_VERSION_MISMATCH');
+      expect(error.message).toContain("engine 'talkies-engine-v2' implements Backend contract v2");
+      expect(error.message).toContain('speaks v1');
+    });
+
     it('treats an unparseable coreRange as a mismatch', async () => {
       const error = await speechRejection(importEngine('talkies-engine-bad-range', [app]));
       expect(error.code).toBe('ENGINE_VERSION_MISMATCH');
@@ -317,7 +379,7 @@ describe('plugin loader', () => {
       const error = await speechRejection(resolveEngines(registry, [app]));
       expect(error.code).toBe('EXECUTOR_NOT_FOUND');
       expect(error.message).toBe(
-        `model 'psychic': no such executor "telepathy" (available: dev, duplicate, esm, fake, fake-alt, scoped); install its engine package or set "package" in the entry`,
+        `model 'psychic': no such executor "telepathy" (available: conditional, dev, duplicate, esm, fake, fake-alt, scoped); install its engine package or set "package" in the entry`,
       );
     });
 
@@ -334,7 +396,7 @@ describe('plugin loader', () => {
     });
 
     it('says "none" when no engine is installed', async () => {
-      const registry = registryOf({ w: { repo: 'r/w' } });
+      const registry = registryOf({ w: { repo: 'r/w', executor: 'whisper' } });
       const error = await speechRejection(resolveEngines(registry, [emptyDirectory]));
       expect(error.message).toContain('no such executor "whisper" (available: none)');
     });
@@ -366,6 +428,77 @@ describe('plugin loader', () => {
       const { bySlug, available } = await resolveEngines(registry, [secondApp]);
       expect(available.get('broken')?.packageName).toBe('not-an-engine');
       expect(bySlug.get('one')?.name).toBe('talkies-engine-second');
+    });
+  });
+
+  describe('engine fields and options', () => {
+    it("hands an entry's engine-specific fields, parsed by the engine, to the engine", async () => {
+      const registry = registryOf({ q: { repo: 'r/q', executor: 'conditional', quant: 'q8_0' } });
+      const { settings } = await resolveEngines(registry, [app]);
+      expect(settings.get('q')).toEqual({ options: {}, fields: { quant: 'q8_0' } });
+    });
+
+    it('reports fields the engine refuses, and fields of engines that take none', async () => {
+      const registry = registryOf({
+        q: { repo: 'r/q', executor: 'conditional', quant: 8, gguf: 'x' },
+        f: { repo: 'r/f', executor: 'fake', qwen3_mode: 'base' },
+      });
+      const error = await speechRejection(resolveEngines(registry, [app]));
+      expect(error.message.split('\n')).toEqual([
+        'models.q.gguf: unknown field; this engine takes "quant"',
+        "models.f.qwen3_mode: unknown field; talkies-engine-fake takes no fields of its own (put engine settings in \"engineOptions\")",
+      ]);
+    });
+  });
+
+  describe('loadModels', () => {
+    async function load(text: string, enabled?: string[]) {
+      const file = join(root, `models-${Math.random().toString(36).slice(2)}.json`);
+      await writeFile(file, text);
+      return loadModels({ modelsFile: file, baseDirectories: [app], enabled });
+    }
+
+    it('loads the registry and its engines', async () => {
+      const { registry, engines } = await load(JSON.stringify({ models: { one: { repo: 'r/one', executor: 'fake' } } }));
+      expect(registry.slugs).toEqual(['one']);
+      expect(engines.bySlug.get('one')?.name).toBe('talkies-engine-fake');
+    });
+
+    it('reports schema errors, unknown executors and duplicate slugs in one error', async () => {
+      const text = `{"models": {
+        "bad": {"executor": "fake", "max_concurrency": 0},
+        "lost": {"repo": "r/l", "executor": "telepathy"},
+        "twice": {"repo": "r/1", "executor": "fake"},
+        "twice": {"repo": "r/2", "executor": "fake"}
+      }}`;
+      const error = await speechRejection(load(text));
+      expect(error.code).toBe('CONFIG_INVALID');
+      const lines = error.message.split('\n').slice(1).map((line) => line.replace(/^\s+- /, ''));
+      expect(lines).toEqual([
+        'models.twice: defined twice; JSON keeps only the last definition, so remove or rename one',
+        "models.bad.repo: missing 'repo': set it to a Hugging Face repo id (or the system tool the engine runs)",
+        'models.bad.max_concurrency: Too small: expected number to be >=1',
+        `model 'lost': no such executor "telepathy" (available: conditional, dev, duplicate, esm, fake, fake-alt, scoped); install its engine package or set "package" in the entry`,
+      ]);
+      expect(error.message).toMatch(/is invalid \(4 problems\); fix these and restart/);
+    });
+
+    it('reports unknown executors, engine fields and duplicates together when the schema passes', async () => {
+      const text = `{"models": {
+        "lost": {"repo": "r/l", "executor": "telepathy"},
+        "q": {"repo": "r/q", "executor": "conditional", "quant": 8},
+        "q": {"repo": "r/q", "executor": "conditional"}
+      }}`;
+      const error = await speechRejection(load(text));
+      expect(error.code).toBe('CONFIG_INVALID');
+      expect(error.message).toContain('is invalid (2 problems)');
+      expect(error.message).toContain('models.q: defined twice');
+      expect(error.message).toContain('no such executor "telepathy"');
+    });
+
+    it('reports a missing executor with what to do', async () => {
+      const error = await speechRejection(load(JSON.stringify({ models: { w: { repo: 'r/w' } } })));
+      expect(error.message).toContain("models.w.executor: missing 'executor': name the engine that runs this model");
     });
   });
 });

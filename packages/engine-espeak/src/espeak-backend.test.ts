@@ -15,6 +15,7 @@ function createBackend(entry: Partial<ModelEntry> = {}): TtsBackend {
     modelId: 'espeak',
     entry: { repo: 'espeak-ng', executor: 'espeak', modality: 'tts', ...entry } as ModelEntry,
     options: undefined,
+    fields: {},
     paths: { dataDir: tmpdir(), modelDir: tmpdir() },
     logger: silentLogger,
     signal: new AbortController().signal,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpeechError, type SpeechAudio } from '@talkies/core';
 import { describeBackendConformance } from '@talkies/core/testing';
+import { PUBLISHED_VOICES } from './published-voices.js';
 import { createBackend, recordingLogger, signal, TEST_VOICES, writeTestModels, type TestModels } from './__fixtures__/test-models.js';
 import { JOIN_FADE_SECONDS } from './join-audio.js';
 import { KokoroBackend } from './kokoro-backend.js';
@@ -194,13 +195,16 @@ describe('an export whose speed input is int32', () => {
 });
 
 describe('files that are missing or wrong', () => {
-  it('voices() and load() say which file is missing and what to download', async () => {
+  it('answers the published voice catalog before download; load() says which file is missing and what to download', async () => {
     // Downloads off: this test must not reach the real hub (model-download.test.ts covers downloads).
     const backend = createBackend('/nonexistent/kokoro', 'kokoro', { download: false });
-    const error = await errorOf(backend.voices());
+    const voices = (await backend.voices()).map((voice) => voice.id);
+    expect(voices).toEqual([...PUBLISHED_VOICES]);
+    await backend.validateVoice('af_bella+af_sky');
+    expect((await errorOf(backend.validateVoice('zz_nobody'))).status).toBe(400);
+    const error = await errorOf(backend.load());
     expect(error.code).toBe('MODEL_UNAVAILABLE');
-    expect(error.message).toMatch(/voices\/.*onnx-community\/Kokoro-82M-v1.0-ONNX/);
-    expect((await errorOf(backend.load())).code).toBe('MODEL_UNAVAILABLE');
+    expect(error.message).toMatch(/onnx-community\/Kokoro-82M-v1.0-ONNX/);
   });
 
   it('a default_voice outside the catalog fails the load with the choices', async () => {

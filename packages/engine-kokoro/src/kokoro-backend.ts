@@ -13,6 +13,7 @@ import type { KokoroRuntime } from './kokoro-runtime.js';
 import { KOKORO_LANGUAGE_CODES, languageChoices, languageFromRequest, languageOfVoice, type KokoroLanguage } from './languages.js';
 import { downloadKokoro, missingFiles } from './model-download.js';
 import { modelFiles, type LayoutName, type ModelFiles } from './model-layout.js';
+import { PUBLISHED_VOICES } from './published-voices.js';
 import { parseVoice } from './voice-blend.js';
 
 const SAMPLE_RATE = 24000;
@@ -35,7 +36,7 @@ function aborted(): SpeechError {
 
 /**
  * The backend for one Kokoro model entry. Creating it reads nothing; `voices()` reads the
- * snapshot's voice list; `load()` starts the inference worker (which loads
+ * snapshot's voice list (the published catalog until the snapshot is downloaded); `load()` starts the inference worker (which loads
  * onnxruntime-node) and the espeak-ng process of the default voice's language.
  */
 export class KokoroBackend implements TtsBackend {
@@ -69,9 +70,20 @@ export class KokoroBackend implements TtsBackend {
     return this.#runtime?.inferenceCount ?? 0;
   }
 
-  /** The catalog voices of the snapshot: every voice with an espeak-ng language (no ja, no zh). */
+  /**
+   * The catalog voices of the snapshot: every voice with an espeak-ng language (no ja, no
+   * zh). Before the snapshot is downloaded, the catalog Kokoro v1.0 publishes.
+   */
   #catalogNames(): Promise<string[]> {
-    this.#names ??= this.#files.voiceNames().then((names) => names.filter((name) => languageOfVoice(name) !== undefined));
+    this.#names ??= this.#files.voiceNames().then(
+      (names) => names.filter((name) => languageOfVoice(name) !== undefined),
+      (error: unknown) => {
+        if (!SpeechError.is(error) || error.code !== 'MODEL_UNAVAILABLE') throw error;
+        // Not cached: once load() fetches the files, their own list answers.
+        this.#names = undefined;
+        return [...PUBLISHED_VOICES];
+      },
+    );
     this.#names.catch(() => {
       this.#names = undefined;
     });

@@ -109,6 +109,7 @@ beforeAll(async () => {
     modelId: 'kokoro-differential',
     entry: { repo: 'onnx-community/Kokoro-82M-v1.0-ONNX', executor: 'kokoro' },
     options: {},
+    fields: {},
     paths: { dataDir: directory, modelDir: directory },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     signal: new AbortController().signal,

@@ -74,6 +74,7 @@ describe('downloading a Kokoro model from a (fake) Hugging Face hub', () => {
       modelId: 'kokoro-82m-nvidia',
       entry: { repo: NVIDIA_REPO, executor: 'kokoro_nvidia' } as never,
       options: {},
+      fields: {},
       paths: { dataDir, modelDir },
       logger: { debug() {}, info() {}, warn() {}, error() {} },
       signal: signal(),

@@ -119,19 +119,21 @@ class RealFourierTransform {
     const half = this.#half;
     const real = this.#real;
     const imaginary = this.#imaginary;
+    const bitReversed = this.#bitReversed;
+    const cosTable = this.#cos;
+    const sinTable = this.#sin;
     for (let index = 0; index < half; index++) {
-      const target = this.#bitReversed[index]!;
+      const target = bitReversed[index]!;
       real[target] = frame[2 * index]!;
       imaginary[target] = frame[2 * index + 1]!;
     }
     for (let size = 2; size <= half; size *= 2) {
       const step = half / size;
       const span = size / 2;
-      for (let start = 0; start < half; start += size) {
-        for (let offset = 0; offset < span; offset++) {
-          const twiddleCos = this.#cos[offset * step]!;
-          const twiddleSin = this.#sin[offset * step]!;
-          const even = start + offset;
+      for (let offset = 0; offset < span; offset++) {
+        const twiddleCos = cosTable[offset * step]!;
+        const twiddleSin = sinTable[offset * step]!;
+        for (let even = offset; even < half; even += size) {
           const odd = even + span;
           const oddReal = real[odd]! * twiddleCos - imaginary[odd]! * twiddleSin;
           const oddImaginary = real[odd]! * twiddleSin + imaginary[odd]! * twiddleCos;
@@ -143,9 +145,11 @@ class RealFourierTransform {
       }
     }
     // Z = FFT(even + i·odd); X[k] = (Z[k] + conj(Z[N/2−k]))/2 + e^{−2πik/N}·(Z[k] − conj(Z[N/2−k]))/(2i).
+    const splitCos = this.#splitCos;
+    const splitSin = this.#splitSin;
     for (let bin = 0; bin <= half; bin++) {
-      const forward = bin % half;
-      const mirrored = (half - bin) % half;
+      const forward = bin === half ? 0 : bin;
+      const mirrored = bin === 0 ? 0 : half - bin;
       const zReal = real[forward]!;
       const zImaginary = imaginary[forward]!;
       const mirrorReal = real[mirrored]!;
@@ -153,12 +157,10 @@ class RealFourierTransform {
       const evenReal = (zReal + mirrorReal) / 2;
       const evenImaginary = (zImaginary + mirrorImaginary) / 2;
       // (Z[k] − conj(Z[N/2−k])) / (2i) = (b − i·a)/2 for a + i·b.
-      const differenceReal = zReal - mirrorReal;
-      const differenceImaginary = zImaginary - mirrorImaginary;
-      const oddReal = differenceImaginary / 2;
-      const oddImaginary = -differenceReal / 2;
-      const cos = this.#splitCos[bin]!;
-      const sin = this.#splitSin[bin]!;
+      const oddReal = (zImaginary - mirrorImaginary) / 2;
+      const oddImaginary = -(zReal - mirrorReal) / 2;
+      const cos = splitCos[bin]!;
+      const sin = splitSin[bin]!;
       const spectrumReal = evenReal + oddReal * cos - oddImaginary * sin;
       const spectrumImaginary = evenImaginary + oddReal * sin + oddImaginary * cos;
       power[bin] = spectrumReal * spectrumReal + spectrumImaginary * spectrumImaginary;
@@ -198,19 +200,25 @@ export class NemoLogMel {
     for (let index = 1; index < audio.length; index++) padded[pad + index] = audio[index]! - PREEMPHASIS * audio[index - 1]!;
     const frame = new Float64Array(FFT_SIZE);
     const power = new Float64Array(BINS);
+    // NeMo's graph keeps the power spectrum in float32 before the filterbank.
+    const power32 = new Float32Array(BINS);
     const window = this.#window;
     const filters = this.#filters;
+    const fourier = this.#fourier;
+    const firsts = Int32Array.from(filters, (filter) => filter.first);
+    const weightRows = filters.map((filter) => filter.weights);
     // Raw log-mel, accumulating the per-feature sums for the normalisation as we go.
     const sums = new Float64Array(melBins);
     for (let frameIndex = 0; frameIndex < frames; frameIndex++) {
       const start = frameIndex * HOP_LENGTH;
       for (let index = 0; index < FFT_SIZE; index++) frame[index] = padded[start + index]! * window[index]!;
-      this.#fourier.power(frame, power);
+      fourier.power(frame, power);
+      power32.set(power);
       for (let mel = 0; mel < melBins; mel++) {
-        const { first, weights } = filters[mel]!;
+        const first = firsts[mel]!;
+        const weights = weightRows[mel]!;
         let energy = 0;
-        // NeMo's graph keeps the power spectrum in float32 before the filterbank.
-        for (let index = 0; index < weights.length; index++) energy += Math.fround(power[first + index]!) * weights[index]!;
+        for (let index = 0; index < weights.length; index++) energy += power32[first + index]! * weights[index]!;
         const value = Math.log(Math.fround(energy) + LOG_GUARD);
         data[mel * frames + frameIndex] = value;
         sums[mel]! += value;

@@ -45,6 +45,7 @@ describe('downloading a NeMo ONNX model from a (fake) Hugging Face hub', () => {
   });
 
   const context = (slug: string, precision: 'fp32' | 'int8') => ({
+    fields: {},
     modelId: slug,
     entry: { repo: REPO, executor: 'parakeet' },
     options: engine.optionsSchema!.parse({ precision }),

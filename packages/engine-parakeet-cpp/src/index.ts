@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { defineEngine, type DownloadOptions, type EngineContext } from '@talkies/core';
 import type { DownloadSummary } from '@talkies/hub';
 import { parakeetOptionsSchema, type ParakeetOptions } from './engine-options.js';
@@ -13,6 +14,8 @@ export default defineEngine<ParakeetOptions>({
   executors: ['parakeet_cpp'],
   coreRange: '^0.1.0',
   optionsSchema: parakeetOptionsSchema,
+  // The seed's models.json names the GGUF at the top level of the entry.
+  entrySchema: z.object({ gguf_file: z.string().min(1, 'gguf_file must name a .gguf file in the repository').optional() }),
   createBackend(context) {
     return new ParakeetCppBackend(context);
   },

@@ -6,13 +6,19 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SpeechError, type EngineLogger, type ModelEntry } from '@talkies/core';
+import { SpeechError, type EngineLogger } from '@talkies/core';
 import type { DownloadProgress, DownloadSummary } from '@talkies/hub';
 
 /** A `gguf_file` must name a file inside the model directory. */
-export function checkGgufFile(entry: Pick<ModelEntry, 'gguf_file'>, modelId: string): string | undefined {
+export function checkGgufFile(entry: Readonly<Record<string, unknown>>, modelId: string): string | undefined {
   const file = entry.gguf_file;
   if (file === undefined) return undefined;
+  if (typeof file !== 'string') {
+    throw new SpeechError('CONFIG_INVALID', `model '${modelId}': gguf_file must be a string, the path of a .gguf file in the repository`, {
+      executor: 'parakeet_cpp',
+      model: modelId,
+    });
+  }
   const parts = file.split(/[\\/]/);
   if (!file.toLowerCase().endsWith('.gguf') || file.startsWith('/') || parts.some((part) => part === '' || part === '.' || part === '..')) {
     throw new SpeechError(

@@ -44,6 +44,7 @@ describe('downloading a parakeet.cpp GGUF from a (fake) Hugging Face hub', () =>
     modelId,
     entry: { repo: REPO, executor: 'parakeet_cpp', ...(ggufFile ? { gguf_file: ggufFile } : {}) },
     options: parakeetOptionsSchema.parse({}),
+    fields: {},
     paths: { dataDir: data.path, modelDir: join(data.path, 'models', modelId) },
     logger: silentLogger,
     signal: new AbortController().signal,

@@ -2,7 +2,7 @@ import { defineEngine, type DownloadOptions, type EngineContext } from '@talkies
 import type { DownloadSummary } from '@talkies/hub';
 import { modeOf, Qwen3Backend } from './qwen3-backend.js';
 import { downloadQwen3, missingFiles } from './model-download.js';
-import { qwen3OptionsSchema, type Qwen3Options } from './qwen3-options.js';
+import { qwen3EntrySchema, qwen3OptionsSchema, type Qwen3Options } from './qwen3-options.js';
 
 /**
  * Qwen3-TTS-12Hz (0.6B and 1.7B; Base, CustomVoice and VoiceDesign) through
@@ -14,6 +14,7 @@ export default defineEngine<Qwen3Options>({
   executors: ['qwen3_tts'],
   coreRange: '^0.1.0',
   optionsSchema: qwen3OptionsSchema,
+  entrySchema: qwen3EntrySchema,
   createBackend(context) {
     return new Qwen3Backend(context);
   },

@@ -41,6 +41,7 @@ function context(slug: string, repo: string, mode: string): EngineContext<Qwen3O
     modelId: slug,
     entry: { repo, executor: 'qwen3_tts', qwen3_mode: mode } as ModelEntry,
     options: { threads: 1 },
+    fields: {},
     paths: { dataDir: join(root, 'data'), modelDir: join(root, 'data', 'models', slug) },
     logger: silent,
     signal: new AbortController().signal,

@@ -25,6 +25,7 @@ function create(slug: 'custom' | 'base', entry: Partial<ModelEntry> = {}, option
     modelId: slug,
     entry: { repo: `fixtures/${slug}`, executor: 'qwen3_tts', qwen3_mode: slug === 'custom' ? 'custom_voice' : 'base', ...entry } as ModelEntry,
     options,
+    fields: {},
     paths: { dataDir: root, modelDir: join(root, 'models', slug) },
     logger: silent,
     signal: new AbortController().signal,

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SpeechError } from '@talkies/core';
 import { describeBackendConformance } from '@talkies/core/testing';
@@ -5,6 +7,7 @@ import { hasShared, readJfk } from '../test/support/shared-assets.js';
 import { createBackend, generatedModels, request } from '../test/support/whisper-fixtures.js';
 import { compressionRatio } from './whisper-transcriber.js';
 import { WhisperSessions } from './whisper-sessions.js';
+import { WhisperTokenizer, type TokenizerJson } from './whisper-tokenizer.js';
 import type { WhisperBackend } from './whisper-backend.js';
 
 const TINY = 'whisper-test-tiny';
@@ -78,7 +81,12 @@ describe('WhisperBackend', () => {
       await backend.transcribe(request(audio.subarray(0, 16000 * 3), { language: 'en', prompt: '  Hello world  ' }));
       const firstInput = step.mock.calls[0]![0];
       // <|startofprev|> " Hello world" <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|>
-      expect(firstInput).toEqual([50361, 2425, 1002, 50258, 50259, 50359, 50363]);
+      const tokenizer = new WhisperTokenizer(JSON.parse(await readFile(join(models.dataDir, 'models', TINY, 'tokenizer.json'), 'utf8')) as TokenizerJson);
+      const prompt = tokenizer.encode(' Hello world');
+      expect(firstInput).toEqual([50361, ...prompt, 50258, 50259, 50359, 50363]);
+      expect(tokenizer.decode(prompt)).toBe(' Hello world');
+      // With Whisper's real vocabulary (../shared) the ids are the ones OpenAI's tokenizer gives.
+      if (hasShared('whisper-assets/multilingual.tiktoken')) expect(prompt).toEqual([2425, 1002]);
     } finally {
       step.mockRestore();
     }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../server/test/test-server.js';
+import { startTestServer, type TestServer } from '@talkies/server/testing';
 import { audioDirectory, hasShared, readJfk } from './support/shared-assets.js';
 import { createBackend, generatedModels, request } from './support/whisper-fixtures.js';
 

@@ -78,10 +78,12 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   const uploadDirectory = join(tmpdir(), 'talkies-uploads');
   await mkdir(uploadDirectory, { recursive: true });
 
-  // One store per server: its downloader shares in-flight downloads between requests (HTTP and MCP).
-  container.registerSingleton(FileStore);
-  const leftovers = await container.resolve(FileStore).recover();
+  const fileStore = container.resolve(FileStore);
+  const leftovers = await fileStore.recover({ pruneFolders: true });
   if (leftovers.length > 0) logger.warn({ files: leftovers }, 'removed partial writes left by an earlier crash');
+  // Younger leftovers (a crash moments ago, or another replica's upload in progress on a
+  // shared volume) are looked at again every minute.
+  fileStore.startSweeping((files) => logger.warn({ files }, 'removed partial writes left by an earlier crash'));
   const models = container.resolve(ModelRoutes);
   const transcription = container.resolve(TranscriptionRoute);
   const speech = container.resolve(SpeechRoute);

@@ -4,9 +4,8 @@
  * downloads models ahead of time.
  */
 import { access } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ModelRegistry, resolveEngines, SpeechError, type DownloadProgress, type EngineContext } from '@talkies/core';
-import { loadConfig } from './config.js';
+import { engineContext, loadModels, SpeechError, type DownloadProgress } from '@talkies/core';
+import { engineBaseDirectories, loadConfig } from './config.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: talkies <command>
@@ -44,21 +43,26 @@ async function serve(): Promise<void> {
 
 async function models(): Promise<void> {
   const config = loadConfig();
-  const registry = await ModelRegistry.fromFile(config.modelsFile, { enabled: config.enabledModels });
-  const engines = await resolveEngines(registry, [process.cwd()]);
+  const { registry, engines } = await loadModels({
+    modelsFile: config.modelsFile,
+    enabled: config.enabledModels,
+    baseDirectories: engineBaseDirectories(config),
+  });
   const rows = [['SLUG', 'ENGINE', 'MODALITY', 'ON DISK', 'LICENSE']];
   for (const [slug, entry] of registry.entries()) {
     const engine = engines.bySlug.get(slug)!;
-    const paths = { dataDir: config.dataDir, modelDir: join(config.dataDir, 'models', slug) };
+    const context = engineContext(registry, engines, slug, { dataDir: config.dataDir, logger: silentLogger, signal: new AbortController().signal, now: () => performance.now() });
     let onDisk: boolean;
-    if (engine.isDownloaded) onDisk = await engine.isDownloaded({ modelId: slug, entry, paths });
-    else onDisk = await access(paths.modelDir).then(() => true, () => false);
+    if (engine.isDownloaded) onDisk = await engine.isDownloaded(context);
+    else onDisk = await access(context.paths.modelDir).then(() => true, () => false);
     const modality = entry.modality ?? '?';
     rows.push([slug, `${entry.executor} (${engine.name})`, modality, onDisk ? 'yes' : 'no', entry.license ?? '-']);
   }
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) process.stdout.write(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd() + '\n');
 }
+
+const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function megabytes(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
@@ -87,10 +91,9 @@ function progressPrinter(slug: string): (progress: DownloadProgress) => void {
 async function pull(names: string[]): Promise<void> {
   if (names.length === 0) throw new SpeechError('INVALID_REQUEST', 'usage: talkies pull <slug…> (see `talkies models` for the slugs)');
   const config = loadConfig();
-  const registry = await ModelRegistry.fromFile(config.modelsFile);
+  const { registry, engines } = await loadModels({ modelsFile: config.modelsFile, baseDirectories: engineBaseDirectories(config) });
   // An alias pulls its model, into the model's own folder.
   const slugs = [...new Set(names.map((name) => (registry.require(name), registry.resolve(name)!)))];
-  const engines = await resolveEngines(registry, [process.cwd()]);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const logger = {
@@ -100,23 +103,8 @@ async function pull(names: string[]): Promise<void> {
     error: (object: object | string, message?: string) => process.stderr.write(`error: ${message ?? (typeof object === 'string' ? object : '')}\n`),
   };
   for (const slug of slugs) {
-    const entry = registry.require(slug);
     const engine = engines.bySlug.get(slug)!;
-    let options: unknown = entry.engineOptions ?? {};
-    if (engine.optionsSchema) {
-      const parsed = engine.optionsSchema.safeParse(options);
-      if (!parsed.success) throw new SpeechError('CONFIG_INVALID', `model '${slug}' has invalid engineOptions for ${engine.name}: ${parsed.error.message}`);
-      options = parsed.data;
-    }
-    const context: EngineContext = {
-      modelId: slug,
-      entry,
-      options,
-      paths: { dataDir: config.dataDir, modelDir: join(config.dataDir, 'models', slug) },
-      logger,
-      signal: controller.signal,
-      now: () => performance.now(),
-    };
+    const context = engineContext(registry, engines, slug, { dataDir: config.dataDir, logger, signal: controller.signal, now: () => performance.now() });
     if (engine.download) {
       await engine.download(context, { onProgress: progressPrinter(slug), signal: controller.signal });
     } else {

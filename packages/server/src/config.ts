@@ -2,7 +2,8 @@
  * Server configuration from the environment, validated once at boot. Every invalid
  * variable is reported together.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { formatIssues, parseDuration, parseList, parseLongAudioEnvironment, SpeechError, type LongAudioOptions } from '@talkies/core';
 
@@ -135,6 +136,12 @@ export interface ServerConfig {
    * 408 (`TALKIES_BODY_IDLE_TIMEOUT`); 0 turns the check off.
    */
   bodyIdleTimeoutSeconds: number;
+  /**
+   * Age at which a partial write (`.part.<hex>`) left in the staging folder counts as a
+   * crash's leftover and is removed. Not an environment variable: derived from
+   * TALKIES_BODY_IDLE_TIMEOUT (see file-store.ts); tests set it.
+   */
+  stalePartialSeconds?: number;
   maxLoadedModels: number;
   modelTtlSeconds: number;
   sweeperIntervalSeconds: number;
@@ -196,4 +203,15 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     metricsPublic: env.TALKIES_METRICS_PUBLIC,
     longAudio,
   };
+}
+
+const serverPackageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * Where engine packages are looked up, first one winning: the application beside
+ * models.json, the working directory's, then the server package's own dependencies.
+ * `serve`, `talkies models` and `talkies pull` all use this list.
+ */
+export function engineBaseDirectories(config: Pick<ServerConfig, 'modelsFile'>, cwd = process.cwd()): string[] {
+  return [...new Set([dirname(config.modelsFile), cwd, serverPackageDirectory])];
 }

@@ -69,6 +69,15 @@ function uploadTooLarge(maxBytes: number): SpeechError {
   );
 }
 
+/**
+ * How old a partial write must be before it counts as abandoned: well past both the
+ * upload idle cut (two windows of TALKIES_BODY_IDLE_TIMEOUT) and a URL download's 300 s
+ * between reads. At least 10 minutes.
+ */
+export function stalePartialSeconds(bodyIdleTimeoutSeconds: number): number {
+  return Math.max(600, 4 * bodyIdleTimeoutSeconds);
+}
+
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -131,11 +140,15 @@ function receive(source: NodeJS.ReadableStream, file: FileHandle, maxBytes: numb
 @injectable()
 export class FileStore {
   readonly root: string;
+  /** A partial write untouched this long is a crash's leftover. */
+  readonly staleAfterSeconds: number;
+  #sweeper: NodeJS.Timeout | undefined;
   /** Fetches `file_path` URLs into `downloads/`; shared so concurrent requests share one download. */
   readonly downloader: UrlDownloader;
 
   constructor(@inject(ConfigToken) config: ServerConfig, @inject(MetricsToken) metrics: ServerMetrics) {
     this.root = join(config.dataDir, 'files');
+    this.staleAfterSeconds = config.stalePartialSeconds ?? stalePartialSeconds(config.bodyIdleTimeoutSeconds);
     this.downloader = new UrlDownloader({
       directory: join(this.root, 'downloads'),
       maxBytes: config.maxDownloadBytes,
@@ -273,12 +286,17 @@ export class FileStore {
   }
 
   /**
-   * At boot, before the server listens: remove the partial writes a crash left behind
-   * (uploads and downloads that never completed), then every empty folder. Symlinks are
-   * neither followed nor removed. Returns the relative paths of the partial files removed.
+   * Remove the partial writes a crash left behind (uploads and downloads that never
+   * completed), and with `pruneFolders` every empty folder; at boot, before the server
+   * listens, and then every minute (see {@link FileStore.startSweeping}). Only parts
+   * untouched for `staleAfterSeconds` go: on a volume shared by replicas, a younger part
+   * may be another server's upload in progress (a live one is written to at least every
+   * couple of TALKIES_BODY_IDLE_TIMEOUT windows, a download at least every 300 s). Symlinks
+   * are neither followed nor removed. Returns the relative paths of the parts removed.
    */
-  async recover(): Promise<string[]> {
+  async recover(options: { pruneFolders?: boolean; now?: number } = {}): Promise<string[]> {
     const removed: string[] = [];
+    const cutoff = (options.now ?? Date.now()) - this.staleAfterSeconds * 1000;
     const sweep = async (directory: string, prefix: string): Promise<void> => {
       const entries = await readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
         if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
@@ -290,15 +308,32 @@ export class FileStore {
         if (entry.isDirectory()) {
           await sweep(absolute, path);
           // Fails, as it should, while anything is left inside.
-          await rmdir(absolute).catch(() => undefined);
+          if (options.pruneFolders) await rmdir(absolute).catch(() => undefined);
         } else if (entry.isFile() && isPartialName(entry.name)) {
+          const info = await lstat(absolute).catch(() => undefined);
+          if (!info || info.mtimeMs > cutoff) continue;
           await unlink(absolute).catch(() => undefined);
           removed.push(path);
+          if (!options.pruneFolders) await this.pruneEmptyParents(path);
         }
       }
     };
     await sweep(this.root, '');
     return removed;
+  }
+
+  /** Sweep stale partial writes every `intervalSeconds` until {@link FileStore.stopSweeping}. */
+  startSweeping(onRemoved: (paths: string[]) => void, intervalSeconds = Math.min(60, this.staleAfterSeconds)): void {
+    this.stopSweeping();
+    this.#sweeper = setInterval(() => {
+      this.recover().then((paths) => paths.length > 0 && onRemoved(paths), () => undefined);
+    }, intervalSeconds * 1000);
+    this.#sweeper.unref();
+  }
+
+  stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   /** A staged path or an http(s) URL, as a local file path ready to decode. */

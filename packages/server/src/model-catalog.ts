@@ -2,10 +2,10 @@
  * The models this server serves: the registry, one backend object per slug (cheap to
  * create; heavy work happens in load()), and the eviction pool that loads them.
  */
-import { join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
 import {
+  engineContext,
   EvictionPool,
   SpeechError,
   type AsrBackend,
@@ -42,26 +42,14 @@ export class ModelCatalog {
   ) {
     for (const [slug, entry] of registry.entries()) {
       const engine = engines.bySlug.get(slug)!;
-      let options: unknown = entry.engineOptions ?? {};
-      if (engine.optionsSchema) {
-        const parsed = engine.optionsSchema.safeParse(options);
-        if (!parsed.success) {
-          throw new SpeechError(
-            'CONFIG_INVALID',
-            `models.json: model '${slug}' has invalid engineOptions for ${engine.name}: ${parsed.error.message}`,
-          );
-        }
-        options = parsed.data;
-      }
-      const created = engine.createBackend({
-        modelId: slug,
-        entry,
-        options,
-        paths: { dataDir: config.dataDir, modelDir: join(config.dataDir, 'models', slug) },
-        logger: logger.child({ executor: entry.executor, modelId: slug }),
-        signal: this.#shutdown.signal,
-        now,
-      });
+      const created = engine.createBackend(
+        engineContext(registry, engines, slug, {
+          dataDir: config.dataDir,
+          logger: logger.child({ executor: entry.executor, modelId: slug }),
+          signal: this.#shutdown.signal,
+          now,
+        }),
+      );
       const backend = metrics.instrument(slug, created);
       const maxConcurrency = entry.max_concurrency ?? backend.defaultConcurrency ?? 1;
       this.#models.set(slug, { slug, entry, backend, maxConcurrency });

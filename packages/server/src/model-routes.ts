@@ -34,19 +34,14 @@ export class ModelRoutes {
     for (const model of this.catalog.list()) {
       if (model.backend.modality !== 'tts') continue;
       const backend = model.backend;
-      try {
-        for (const voice of await backend.voices()) {
-          voices.push({
-            voice: voice.id,
-            model: model.slug,
-            default: voice.id === backend.defaultVoice,
-            ...(voice.language ? { language: voice.language } : {}),
-            ...(voice.origin ? { origin: voice.origin } : {}),
-          });
-        }
-      } catch (error) {
-        // One broken catalog (e.g. files not downloaded yet) must not hide the others.
-        this.logger.warn({ model: model.slug, err: error }, 'voice catalog unavailable; skipped');
+      for (const voice of await backend.voices()) {
+        voices.push({
+          voice: voice.id,
+          model: model.slug,
+          default: voice.id === backend.defaultVoice,
+          ...(voice.language ? { language: voice.language } : {}),
+          ...(voice.origin ? { origin: voice.origin } : {}),
+        });
       }
     }
     ctx.body = { voices };

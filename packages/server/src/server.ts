@@ -5,18 +5,17 @@
  */
 import 'reflect-metadata';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { DependencyContainer } from 'tsyringe';
 import pino, { type Logger } from 'pino';
-import { createSileroDetector, IdleSweeper, ModelRegistry, resolveEngines, VadChunker } from '@talkies/core';
+import { loadModels, type IdleSweeper } from '@talkies/core';
 import { checkFfmpeg, startProcessLauncher } from '@talkies/audio';
-import { loadConfig, type ServerConfig } from './config.js';
+import { engineBaseDirectories, loadConfig, type ServerConfig } from './config.js';
 import { createApp } from './app.js';
+import { composeServer } from './composition-root.js';
 import { ModelCatalog } from './model-catalog.js';
-import { ServerMetrics } from './metrics.js';
-import { SpeechRoute } from './speech-route.js';
-import { ChunkerToken, ClockToken, ConfigToken, EnginesToken, LoggerToken, MetricsToken, RegistryToken, SweeperToken } from './tokens.js';
+import { FileStore } from './file-store.js';
+import { SpeechService } from './speech-service.js';
+import { ChunkerToken, SweeperToken } from './tokens.js';
 
 export interface StartOptions {
   /** Defaults to `loadConfig(process.env)`; tests pass overrides. */
@@ -41,8 +40,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const serverPackageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
-
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const config: ServerConfig = { ...loadConfig(options.environment ?? process.env), ...options.config };
   const logger = options.logger ?? pino({
@@ -56,33 +53,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // Fork the launcher for ffmpeg/espeak-ng now, while this process is small (see @talkies/audio).
   startProcessLauncher();
 
-  const registry = await ModelRegistry.fromFile(config.modelsFile, {
+  const { registry, engines } = await loadModels({
+    modelsFile: config.modelsFile,
     enabled: config.enabledModels,
     preload: config.preload,
+    baseDirectories: options.pluginBaseDirectories ?? engineBaseDirectories(config),
   });
-  const bases = options.pluginBaseDirectories ?? [dirname(config.modelsFile), process.cwd(), serverPackageDirectory];
-  const engines = await resolveEngines(registry, [...new Set(bases)]);
 
-  const container = rootContainer.createChildContainer();
-  container.register(ConfigToken, { useValue: config });
-  container.register(LoggerToken, { useValue: logger });
-  container.register(RegistryToken, { useValue: registry });
-  container.register(EnginesToken, { useValue: engines });
-  container.register(ClockToken, { useValue: now });
-  container.register(MetricsToken, { useValue: new ServerMetrics(registry.slugs, (slug) => join(config.dataDir, 'models', slug), (name) => registry.resolve(name)) });
-  // Silero (onnxruntime-node) loads on the first audio longer than the chunking threshold.
-  const chunker = new VadChunker(() => createSileroDetector(), config.longAudio);
-  container.register(ChunkerToken, { useValue: chunker });
-  container.registerSingleton(ModelCatalog);
-  // One speech route per server: it keeps spare ffmpeg encoders warm and must close them.
-  container.registerSingleton(SpeechRoute);
+  const container = composeServer({ config, logger, registry, engines, now });
   const catalog = container.resolve(ModelCatalog);
-  const sweeper = new IdleSweeper(catalog.pool, {
-    ttlSeconds: config.modelTtlSeconds,
-    intervalSeconds: config.sweeperIntervalSeconds,
-    logger,
-  });
-  container.register(SweeperToken, { useValue: sweeper });
+  const sweeper = container.resolve(SweeperToken);
+  const chunker = container.resolve(ChunkerToken);
 
   for (const slug of registry.preload) {
     try {
@@ -133,7 +114,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       clearTimeout(deadline);
       await catalog.close();
       await chunker.dispose();
-      container.resolve(SpeechRoute).close();
+      container.resolve(SpeechService).close();
+      container.resolve(FileStore).stopSweeping();
       logger.info('talkies stopped');
     })());
 

@@ -1,9 +1,8 @@
 /**
- * POST /v1/audio/speech, in the Python talkies' check order: body schema (422) →
- * model known (404) → model is TTS (400) → voice (400) → response_format (400) →
- * non-blank input (400) → synthesize → encode.
- *
- * Three ways to answer:
+ * POST /v1/audio/speech: the body schema (422), then {@link SpeechService} checks the
+ * rest in the Python talkies' order (model 404, not TTS 400, voice 400, response_format
+ * 400, blank input 400), synthesises and encodes. This route only parses and delivers,
+ * in one of three ways:
  * - whole (the default): the clip with a Content-Length once it is all synthesised;
  * - `stream_format: "audio"`, and `response_format: "pcm"` always: chunked transfer,
  *   each sentence's audio sent as soon as the engine has it, through one encoder for the
@@ -11,35 +10,16 @@
  * - `stream_format: "sse"`: OpenAI's events, `speech.audio.delta` with base64 audio of
  *   the same stream, then `speech.audio.done`.
  *
- * A whole answer is built from the same blocks as a streamed one (the engine's
- * synthesizeStream when it has one), so the two are the same audio: byte for byte for
- * pcm and for WAV's samples, the same encoding otherwise.
- *
- * The model is held (pool lease) only while the engine synthesises. A client that goes
- * away aborts the request signal: the engine stops, the lease is returned at once and
- * the next request is served.
+ * A client that goes away aborts the request signal: the engine stops, the lease is
+ * returned at once and the next request is served.
  */
 import { inject, injectable } from 'tsyringe';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import {
-  SpeechError,
-  type SpeechAudio,
-  type SynthesizeRequest,
-  type SynthesizeResult,
-  type TtsBackend,
-} from '@talkies/core';
-import {
-  AUDIO_CONTENT_TYPES,
-  AUDIO_FORMATS,
-  encodeAudio,
-  encodeAudioStream,
-  isAudioFormat,
-  SpareEncoders,
-  type AudioFormat,
-} from '@talkies/audio';
+import { SpeechError } from '@talkies/core';
+import { AUDIO_CONTENT_TYPES } from '@talkies/audio';
 import type { Logger } from 'pino';
-import { ModelCatalog, type CatalogModel } from './model-catalog.js';
+import { SpeechService, type SpeechOrder } from './speech-service.js';
 import { LoggerToken } from './tokens.js';
 import { requestSignal, validate } from './request-helpers.js';
 
@@ -57,70 +37,6 @@ export const speechRequestSchema = z.object({
 export type SpeechRequestBody = z.output<typeof speechRequestSchema>;
 
 type Delivery = 'whole' | 'audio' | 'sse';
-
-const INSTRUCTIONS_IGNORED = 'instructions are ignored by this model';
-
-/** Resolve the voice against the backend's catalog, or 400 listing some voices. */
-export async function resolveVoice(backend: TtsBackend, slug: string, requested: string | undefined): Promise<string> {
-  const voice = requested || backend.defaultVoice;
-  if (backend.validateVoice) {
-    await backend.validateVoice(voice);
-    return voice;
-  }
-  const catalog = await backend.voices();
-  if (!catalog.some((entry) => entry.id === voice)) {
-    const ids = catalog.map((entry) => entry.id);
-    const shown = ids.slice(0, 30).join(', ') + (ids.length > 30 ? `, … (${ids.length} in all: GET /v1/audio/voices)` : '');
-    throw new SpeechError('INVALID_REQUEST', `unknown voice '${voice}' for model '${slug}'; available: ${shown}`, {
-      param: 'voice',
-      model: slug,
-    });
-  }
-  return voice;
-}
-
-/** The engine's blocks: synthesizeStream when it has one, else its whole clip as one block. */
-async function* speechBlocks(backend: TtsBackend, request: SynthesizeRequest): AsyncGenerator<SpeechAudio, void, undefined> {
-  if (backend.synthesizeStream) {
-    yield* backend.synthesizeStream(request);
-    return;
-  }
-  const { samples, sampleRate } = await backend.synthesize(request);
-  yield { samples, sampleRate };
-}
-
-/** Runs `release` once the blocks are exhausted, fail, or are abandoned. */
-async function* releasingAfter<T>(blocks: AsyncIterable<T>, release: () => void): AsyncGenerator<T, void, undefined> {
-  try {
-    yield* blocks;
-  } finally {
-    release();
-  }
-}
-
-/** Collects a stream's blocks into one clip (they must share a sample rate). */
-async function collect(blocks: AsyncIterable<SpeechAudio>): Promise<SpeechAudio> {
-  const parts: Float32Array[] = [];
-  let sampleRate: number | undefined;
-  let length = 0;
-  for await (const block of blocks) {
-    if (sampleRate !== undefined && block.sampleRate !== sampleRate) {
-      throw new SpeechError('INFERENCE_FAILED', `the engine changed its sample rate mid-stream (${sampleRate} Hz, then ${block.sampleRate} Hz)`);
-    }
-    sampleRate = block.sampleRate;
-    parts.push(block.samples);
-    length += block.samples.length;
-  }
-  // One block (a one-sentence input) needs no copy.
-  if (parts.length === 1) return { samples: parts[0]!, sampleRate: sampleRate! };
-  const samples = new Float32Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    samples.set(part, offset);
-    offset += part.length;
-  }
-  return { samples, sampleRate: sampleRate ?? 24000 };
-}
 
 /** Waits until the response can take more, or the connection is gone. */
 function writable(response: Context['res']): Promise<void> {
@@ -141,110 +57,36 @@ function sseEvent(event: object): string {
 
 @injectable()
 export class SpeechRoute {
-  /** The sample rate each model last produced, so a stream's encoder can start early. */
-  readonly #sampleRates = new Map<string, number>();
-  /** Idle ffmpeg encoders, one per format and rate in use, so a stream need not wait for one to start. */
-  readonly #spares = new SpareEncoders();
-
   constructor(
-    @inject(ModelCatalog) private readonly catalog: ModelCatalog,
+    @inject(SpeechService) private readonly speech: SpeechService,
     @inject(LoggerToken) private readonly logger: Logger,
   ) {}
 
-  /** Stops the idle encoders (they also stop by themselves after 15 s unused); call it when the server shuts down. */
-  close(): void {
-    this.#spares.close();
-  }
-
   async handle(ctx: Context): Promise<void> {
     const body = validate(speechRequestSchema, ctx.request.body ?? {});
-    const model = this.catalog.tts(body.model);
-    let voice: string;
-    try {
-      voice = await resolveVoice(model.backend, model.slug, body.voice);
-    } catch (error) {
-      if (!SpeechError.is(error) || error.code !== 'MODEL_UNAVAILABLE') throw error;
-      // The voice catalog lives in files that are not there yet: loading the model fetches
-      // them (engines that download do it in load()), then the voice can be checked.
-      await this.catalog.pool.use(model.slug, async () => undefined, requestSignal(ctx));
-      voice = await resolveVoice(model.backend, model.slug, body.voice);
-    }
-    const format = (body.response_format || 'mp3').toLowerCase();
-    if (!isAudioFormat(format)) {
-      throw new SpeechError(
-        'INVALID_REQUEST',
-        `unsupported response_format '${body.response_format}'; use one of: ${AUDIO_FORMATS.join(', ')}`,
-        { param: 'response_format' },
-      );
-    }
-    if (body.input.trim() === '') {
-      throw new SpeechError('INVALID_REQUEST', 'input text is empty; send the text to speak in `input`', { param: 'input' });
-    }
-    const signal = requestSignal(ctx);
     // Fields beyond the OpenAI request go to the engine as they are; it validates what it reads.
     const extra = Object.fromEntries(Object.entries(ctx.request.body ?? {}).filter(([key]) => !Object.hasOwn(speechRequestSchema.shape, key)));
-    const request: SynthesizeRequest = {
-      text: body.input,
-      voice,
-      speed: body.speed,
-      language: body.language,
-      instructions: body.instructions,
-      ...(Object.keys(extra).length > 0 ? { extra } : {}),
-      signal,
-    };
-    const warnings: string[] = [];
-    if (body.instructions?.trim() && !model.backend.capabilities.instructions) {
-      warnings.push(INSTRUCTIONS_IGNORED);
-      this.logger.warn({ model: model.slug }, 'instructions were ignored: this model does not take style instructions');
-    }
-    const delivery: Delivery = body.stream_format === 'sse' ? 'sse' : body.stream_format === 'audio' || format === 'pcm' ? 'audio' : 'whole';
-    if (delivery === 'whole') await this.#whole(ctx, model, request, format, warnings);
-    else await this.#stream(ctx, model, request, format, delivery, warnings);
+    const order = await this.speech.prepare({ ...body, extra }, requestSignal(ctx));
+    const delivery: Delivery = body.stream_format === 'sse' ? 'sse' : body.stream_format === 'audio' || order.format === 'pcm' ? 'audio' : 'whole';
+    if (delivery === 'whole') await this.#whole(ctx, order);
+    else await this.#stream(ctx, order, delivery);
   }
 
-  async #whole(ctx: Context, model: CatalogModel, request: SynthesizeRequest, format: AudioFormat, warnings: string[]): Promise<void> {
-    const result = await this.catalog.pool.use(
-      model.slug,
-      async (backend): Promise<SynthesizeResult> => {
-        const tts = backend as TtsBackend;
-        return tts.synthesizeStream ? collect(tts.synthesizeStream(request)) : tts.synthesize(request);
-      },
-      request.signal,
-    );
-    this.#sampleRates.set(model.slug, result.sampleRate);
-    const audio = await encodeAudio(result, format, { signal: request.signal });
+  async #whole(ctx: Context, order: SpeechOrder): Promise<void> {
+    const clip = await this.speech.whole(order);
     ctx.status = 200;
-    ctx.type = AUDIO_CONTENT_TYPES[format];
-    if (format === 'pcm') ctx.set('X-Sample-Rate', String(result.sampleRate));
-    for (const warning of new Set([...warnings, ...(result.warnings ?? [])])) ctx.append('X-Talkies-Warning', warning);
-    ctx.body = audio;
+    ctx.type = AUDIO_CONTENT_TYPES[order.format];
+    if (order.format === 'pcm') ctx.set('X-Sample-Rate', String(clip.sampleRate));
+    for (const warning of clip.warnings) ctx.append('X-Talkies-Warning', warning);
+    ctx.body = clip.audio;
   }
 
-  async #stream(
-    ctx: Context,
-    model: CatalogModel,
-    request: SynthesizeRequest,
-    format: AudioFormat,
-    delivery: 'audio' | 'sse',
-    warnings: string[],
-  ): Promise<void> {
-    const { signal } = request;
-    const lease = await this.catalog.pool.acquire(model.slug, signal);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      lease.release();
-    };
+  async #stream(ctx: Context, order: SpeechOrder, delivery: 'audio' | 'sse'): Promise<void> {
+    const { format, warnings, model } = order;
+    const { signal } = order.request;
     let sampleRate: number | undefined;
-    const encoded = encodeAudioStream(releasingAfter(speechBlocks(lease.backend as TtsBackend, request), release), format, {
-      signal,
-      expectedSampleRate: this.#sampleRates.get(model.slug),
-      spares: this.#spares,
-      onSampleRate: (rate) => {
-        sampleRate = rate;
-        this.#sampleRates.set(model.slug, rate);
-      },
+    const encoded = await this.speech.stream(order, (rate) => {
+      sampleRate = rate;
     });
     const response = ctx.res;
     let headersSent = false;
@@ -291,8 +133,8 @@ export class SpeechRoute {
         response.destroy();
       }
     } finally {
-      await encoded.return(undefined).catch(() => undefined);
-      release();
+      // Stops the engine and the encoder, and returns the model's lease.
+      await encoded.return().catch(() => undefined);
     }
   }
 }

@@ -4,7 +4,7 @@
  * and fail at run time.
  */
 import type { InjectionToken } from 'tsyringe';
-import type { EvictionPool, IdleSweeper, ModelRegistry, ResolvedEngines, VadChunker } from '@talkies/core';
+import type { IdleSweeper, ModelRegistry, ResolvedEngines, VadChunker } from '@talkies/core';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
@@ -13,7 +13,6 @@ export const ConfigToken: InjectionToken<ServerConfig> = Symbol('ServerConfig');
 export const LoggerToken: InjectionToken<Logger> = Symbol('Logger');
 export const RegistryToken: InjectionToken<ModelRegistry> = Symbol('ModelRegistry');
 export const EnginesToken: InjectionToken<ResolvedEngines> = Symbol('ResolvedEngines');
-export const PoolToken: InjectionToken<EvictionPool> = Symbol('EvictionPool');
 export const SweeperToken: InjectionToken<IdleSweeper> = Symbol('IdleSweeper');
 /** Monotonic milliseconds (performance.now in production, a fake in tests). */
 export const ClockToken: InjectionToken<() => number> = Symbol('Clock');

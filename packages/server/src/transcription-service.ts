@@ -10,7 +10,6 @@ import {
   parseTranscriptionFormat,
   renderTranscription,
   SpeechError,
-  type AsrBackend,
   type RenderedTranscription,
   type TranscriptionResult,
 } from '@talkies/core';
@@ -98,15 +97,14 @@ export class TranscriptionService {
       // Each channel is its own pass over the file, streamed like mono audio: memory holds
       // what the chunker retains, never a whole channel.
       const [first, second] = await this.catalog.pool.use(
-        model.slug,
+        model,
         async (backend) => {
-          const asr = backend as AsrBackend;
           const results: TranscriptionResult[] = [];
           for (const channel of [0, 1]) {
             const audio = await openAudioStream(path, { ...decode, channel, probe });
             try {
               if (audio.channels !== 2) throw notStereo(audio.channels);
-              results.push(await this.chunker.transcribe(asr, audio.blocks, base));
+              results.push(await this.chunker.transcribe(backend, audio.blocks, base));
             } finally {
               await audio.close();
             }
@@ -121,11 +119,11 @@ export class TranscriptionService {
       // Decoding streams into the chunker: long audio is cut at pauses and each piece is
       // transcribed while the rest is still being decoded; short audio goes whole.
       const transcribed = await this.catalog.pool.use(
-        model.slug,
+        model,
         async (backend) => {
           const audio = await openAudioStream(path, { ...decode, probe });
           try {
-            return await this.chunker.transcribe(backend as AsrBackend, audio.blocks, base);
+            return await this.chunker.transcribe(backend, audio.blocks, base);
           } finally {
             await audio.close();
           }

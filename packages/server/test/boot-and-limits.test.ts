@@ -25,16 +25,21 @@ async function bootWith(models: unknown, environment: NodeJS.ProcessEnv = {}): P
 
 describe('boot refuses a bad configuration and says what to fix', () => {
   it('lists every models.json problem at once', async () => {
-    const error = (await bootWith({
-      models: {
-        a: { executor: 'scripted' },
-        b: { repo: 'x', max_concurrency: 0, colour: 'blue' },
-      },
-    })) as Error;
-    expect(error.message).toMatch(/3 problems/);
+    // Schema errors, an engine's unknown field, an unknown executor and a slug defined
+    // twice: all in the first report, not one per restart.
+    const scripted = JSON.stringify(SCRIPTED).slice(1, -1);
+    const error = (await bootWith(`{"models": {
+      "a": {${scripted}},
+      "b": {"repo": "x", ${scripted}, "max_concurrency": 0, "colour": "blue"},
+      "c": {"repo": "x", "executor": "telepathy"},
+      "a": {${scripted}}
+    }}`)) as Error;
+    expect(error.message).toMatch(/5 problems/);
+    expect(error.message).toMatch(/models\.a: defined twice/);
     expect(error.message).toMatch(/models\.a\.repo/);
     expect(error.message).toMatch(/models\.b\.max_concurrency/);
-    expect(error.message).toMatch(/colour/);
+    expect(error.message).toMatch(/models\.b\.colour: unknown field/);
+    expect(error.message).toMatch(/no such executor "telepathy"/);
   });
 
   it('names an unknown executor and the available ones', async () => {

@@ -2,7 +2,32 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quietShare } from '@talkies-fixtures/engine-scripted';
 import { SCRIPTED, makeTone, startTestServer, type TestServer, readJson } from './test-server.js';
+
+/** The two channels of a 16-bit PCM WAV as float32 (the test's own reader, not the server's). */
+async function readStereo(path: string): Promise<{ channels: Float32Array[]; sampleRate: number }> {
+  const bytes = await readFile(path);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 12;
+  let sampleRate = 0;
+  while (offset + 8 <= bytes.length) {
+    const id = bytes.toString('ascii', offset, offset + 4);
+    const size = view.getUint32(offset + 4, true);
+    if (id === 'fmt ') sampleRate = view.getUint32(offset + 12, true);
+    if (id === 'data') {
+      const frames = Math.floor(size / 4);
+      const channels = [new Float32Array(frames), new Float32Array(frames)];
+      for (let frame = 0; frame < frames; frame++) {
+        channels[0]![frame] = view.getInt16(offset + 8 + frame * 4, true) / 32768;
+        channels[1]![frame] = view.getInt16(offset + 10 + frame * 4, true) / 32768;
+      }
+      return { channels, sampleRate };
+    }
+    offset += 8 + size + (size % 2);
+  }
+  throw new Error(`${path}: no data chunk`);
+}
 
 const sharedAudio = resolve(__dirname, '../../../../shared/audio');
 const stereoPath = join(sharedAudio, 'stereo_diarization.wav');
@@ -36,6 +61,17 @@ describe.skipIf(!haveShared)('stereo diarization on a real two-speaker recording
     expect(body.words.every((word: { channel: string }) => word.channel === 'L' || word.channel === 'R')).toBe(true);
     expect(body.text).toBe('L: the quick.\nR: the quick.\nL: quick brown.\nR: quick brown.');
     expect(body.duration).toBeCloseTo(5, 1);
+    // Each segment carries the share of quiet samples in its span of the audio its
+    // channel's transcription saw: read both channels here and check that every L segment
+    // measured the left channel and every R segment the right one (swapped channels fail).
+    const { channels, sampleRate } = await readStereo(stereoPath);
+    const expected = (channel: 'L' | 'R', start: number, end: number) =>
+      quietShare(channels[channel === 'L' ? 0 : 1]!, sampleRate, start, end);
+    for (const segment of body.segments as Array<{ channel: 'L' | 'R'; start: number; end: number; no_speech_prob: number }>) {
+      expect(segment.no_speech_prob).toBeCloseTo(expected(segment.channel, segment.start, segment.end), 2);
+    }
+    // The two channels really differ where the test looks (else the check above proves nothing).
+    expect(Math.abs(expected('L', 2, 4) - expected('R', 2, 4))).toBeGreaterThan(0.05);
   });
 
   it('accepts true, 1, yes and on, and prefixes subtitle cues with the channel', async () => {

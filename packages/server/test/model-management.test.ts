@@ -50,7 +50,9 @@ function eventsFor(model: string) {
 
 /** Poll until `check` passes (the server works asynchronously to the test). */
 async function eventually(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // A deadline, not a count of tries: on a busy machine ffmpeg's decode alone can take seconds.
+  const deadline = performance.now() + 20_000;
+  while (performance.now() < deadline) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -4,7 +4,7 @@
  * body that stops arriving is cut with 408 while one that keeps moving is not.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -83,6 +83,31 @@ describe('partial writes in a running server', () => {
     await eventually(async () => !(await tree(files)).some((path) => path.startsWith('kept/deep')), 'the aborted upload to be cleaned');
     expect(await tree(files)).toEqual(expect.arrayContaining(['kept/', 'kept/a.txt']));
     expect((await tree(files)).filter((path) => path.startsWith('kept'))).toEqual(['kept/', 'kept/a.txt']);
+  });
+});
+
+describe('abandoned partial writes are swept while the server runs', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ scripted: { repo: 'fixtures/a', ...SCRIPTED } }, { stalePartialSeconds: 1 });
+  });
+  afterAll(() => server?.stop());
+
+  it('a part left untouched is removed with the folder it leaves empty; a live upload is not', async () => {
+    const files = join(server.dataDir, 'files');
+    await mkdir(join(files, 'crashed'), { recursive: true });
+    await writeFile(join(files, 'crashed/a.wav.part.aaaaaaaaaaaa'), 'left by a crash');
+    // A live upload, slower than the sweep's age limit in total but written to all along.
+    const upload = openRequest(server.url, 'PUT', '/v1/files/live/b.bin', { 'content-length': 16 * 1024 * 15 });
+    for (let index = 0; index < 15; index++) {
+      upload.request.write(Buffer.alloc(16 * 1024, index));
+      await sleep(200);
+    }
+    upload.request.end();
+    const response = await readResponse(await upload.response);
+    expect(response.status, response.text).toBe(201);
+    await eventually(async () => !(await tree(files)).some((path) => path.startsWith('crashed')), 'the abandoned part to be swept');
+    expect(await tree(files)).toEqual(['live/', 'live/b.bin']);
   });
 });
 
@@ -219,9 +244,16 @@ describe('kill -9 during an upload, then a restart', () => {
       socket.destroy();
       // The crash left it there: nothing got to clean up.
       expect((await stat(join(files, part))).size).toBeGreaterThanOrEqual(3 * 1024 * 1024);
+      // As if the restart came a while later (a part counts as abandoned after 10 minutes untouched)…
+      const longAgo = new Date(Date.now() - 11 * 60 * 1000);
+      await utimes(join(files, part), longAgo, longAgo);
+      // …while another replica on the same volume is writing this one right now: it stays.
+      await mkdir(join(files, 'other'), { recursive: true });
+      const live = 'other/upload.bin.part.0123456789ab';
+      await writeFile(join(files, live), 'in progress elsewhere');
 
       const second = await serve(dataDir, modelsFile);
-      expect(await tree(files)).toEqual(['keep/', 'keep/a.txt']);
+      expect(await tree(files)).toEqual(['keep/', 'keep/a.txt', 'other/', live]);
       const listed = await readJson(await fetch(`${second.url}/v1/files`));
       expect(listed.files.map((file: { path: string }) => file.path)).toEqual(['keep/a.txt']);
       expect((await fetch(`${second.url}/v1/files/${part}`)).status).toBe(400);

@@ -4,7 +4,8 @@
  */
 import type { AsrBackend, AsrStreamSession, TranscribeRequest, TtsBackend, SynthesizeRequest } from '../backend.js';
 import { SpeechError } from '../speech-error.js';
-import { describeBackendConformance } from './index.js';
+import { describe, expect, it } from 'vitest';
+import { backendConformanceChecks, describeBackendConformance, type ConformanceOptions } from './index.js';
 
 function fakeAsr(): AsrBackend {
   let loaded = false;
@@ -27,7 +28,7 @@ function fakeAsr(): AsrBackend {
     },
     async transcribe(request: TranscribeRequest) {
       if (!loaded) throw new SpeechError('INTERNAL', 'not loaded');
-      request.signal.throwIfAborted();
+      if (request.signal.aborted) throw new SpeechError('ABORTED', 'request aborted');
       const duration = request.audio.length / request.sampleRate;
       return {
         text: 'hello',
@@ -83,15 +84,114 @@ function fakeTts(): TtsBackend {
       return [{ id: 'alloy', name: 'Alloy', language: 'en', origin: 'builtin' }];
     },
     async synthesize(request: SynthesizeRequest) {
-      request.signal.throwIfAborted();
-      if (request.voice !== 'alloy') {
-        throw new SpeechError('INVALID_REQUEST', `unknown voice '${request.voice}'; available: alloy`, { param: 'voice' });
-      }
+      checkRequest(request);
       return { samples: new Float32Array(24000), sampleRate: 24000 };
     },
+    async *synthesizeStream(request: SynthesizeRequest) {
+      for (const sentence of request.text.split('. ')) {
+        checkRequest(request);
+        yield { samples: new Float32Array(2400 * sentence.length), sampleRate: 24000 };
+      }
+    },
   };
+}
+
+function checkRequest(request: SynthesizeRequest): void {
+  if (request.signal.aborted) throw new SpeechError('ABORTED', 'request aborted');
+  if (request.voice !== 'alloy') {
+    throw new SpeechError('INVALID_REQUEST', `unknown voice '${request.voice}'; available: alloy`, { param: 'voice' });
+  }
 }
 
 describeBackendConformance('fake ASR', { create: fakeAsr, audio: () => new Float32Array(16000) });
 describeBackendConformance('fake streaming ASR', { create: fakeStreamingAsr, audio: () => new Float32Array(16000) });
 describeBackendConformance('fake TTS', { create: fakeTts });
+
+/**
+ * The suite must fail a backend that breaks the contract: each broken backend below
+ * breaks one rule, and the check named for that rule has to reject.
+ */
+describe('the conformance suite catches broken backends', () => {
+  const silence = () => new Float32Array(16000);
+  async function failing(options: ConformanceOptions): Promise<string[]> {
+    const failed: string[] = [];
+    for (const check of backendConformanceChecks(options)) {
+      try {
+        await check.run();
+      } catch {
+        failed.push(check.name);
+      }
+    }
+    return failed;
+  }
+
+  it('passes the correct fakes', async () => {
+    expect(await failing({ create: fakeAsr, audio: silence })).toEqual([]);
+    expect(await failing({ create: fakeTts })).toEqual([]);
+  });
+
+  it('fails a backend of another contract version', async () => {
+    const create = () => ({ ...fakeAsr(), specificationVersion: 'v2' }) as unknown as AsrBackend;
+    expect(await failing({ create, audio: silence })).toEqual(['declares the contract version, modality and capabilities as data']);
+  });
+
+  it('fails an ASR backend that ignores an aborted signal, or rejects with something other than ABORTED', async () => {
+    const ignoring = (): AsrBackend => {
+      const base = fakeAsr();
+      return { ...base, transcribe: (request) => base.transcribe({ ...request, signal: new AbortController().signal }) };
+    };
+    const domException = (): AsrBackend => {
+      const base = fakeAsr();
+      return {
+        ...base,
+        async transcribe(request) {
+          request.signal.throwIfAborted();
+          return base.transcribe(request);
+        },
+      };
+    };
+    const name = 'does its job after load and rejects an aborted request with ABORTED';
+    expect(await failing({ create: ignoring, audio: silence })).toEqual([name]);
+    expect(await failing({ create: domException, audio: silence })).toEqual([name]);
+  });
+
+  it('fails a TTS backend whose voices need load()', async () => {
+    const create = (): TtsBackend => {
+      let loaded = false;
+      const base = fakeTts();
+      return {
+        ...base,
+        async load() {
+          loaded = true;
+        },
+        async voices() {
+          if (!loaded) throw new SpeechError('MODEL_UNAVAILABLE', 'voices are read at load');
+          return base.voices();
+        },
+      };
+    };
+    expect(await failing({ create })).toEqual(['answers metadata and voices before load()']);
+  });
+
+  it('fails a TTS backend that speaks any voice it is given', async () => {
+    const create = (): TtsBackend => {
+      const base = fakeTts();
+      return { ...base, synthesize: (request) => base.synthesize({ ...request, voice: 'alloy' }) };
+    };
+    expect(await failing({ create })).toEqual(['does its job after load and rejects an aborted request with ABORTED']);
+  });
+
+  it('fails a speech stream that goes on after its signal aborted', async () => {
+    const create = (): TtsBackend => {
+      const base = fakeTts();
+      return {
+        ...base,
+        async *synthesizeStream(request: SynthesizeRequest) {
+          checkRequest({ ...request, signal: new AbortController().signal });
+          for (let index = 0; index < 20; index++) yield { samples: new Float32Array(2400), sampleRate: 24000 };
+        },
+      };
+    };
+    expect(await failing({ create })).toEqual(['streams speech when it offers synthesizeStream, and stops on abort']);
+  });
+});

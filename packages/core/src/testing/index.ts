@@ -14,54 +14,132 @@ export interface ConformanceOptions {
   audio?(): Float32Array | Promise<Float32Array>;
   /** TTS: text to speak (default "Hello world."). */
   text?: string;
+  /** TTS: text for synthesizeStream, two sentences or more (default: two short sentences). */
+  streamText?: string;
+}
+
+/** One named check of the suite; `run` rejects (an assertion error) when the backend fails it. */
+export interface ConformanceCheck {
+  name: string;
+  run(): Promise<void>;
+}
+
+/**
+ * The suite's checks, to run outside `describe` (core runs them against deliberately
+ * broken backends to show that each one catches what it is meant to).
+ */
+export function backendConformanceChecks(options: ConformanceOptions): ConformanceCheck[] {
+  return [
+    {
+      name: 'declares the contract version, modality and capabilities as data',
+      async run() {
+        const backend = await options.create();
+        expect(backend.specificationVersion).toBe('v1');
+        expect(['asr', 'tts']).toContain(backend.modality);
+        expect(typeof backend.capabilities.streaming).toBe('boolean');
+        const languages = backend.capabilities.languages;
+        expect(languages === 'any' || Array.isArray(languages)).toBe(true);
+        if (backend.modality === 'asr') {
+          expect(typeof backend.capabilities.wordTimestamps).toBe('boolean');
+          expect(typeof backend.capabilities.translation).toBe('boolean');
+          expect(typeof backend.capabilities.longForm).toBe('boolean');
+        } else {
+          expect(typeof backend.capabilities.instructions).toBe('boolean');
+        }
+      },
+    },
+    {
+      name: 'answers metadata and voices before load()',
+      async run() {
+        const backend = await options.create();
+        // The server lists voices and validates requests without loading a model first.
+        expect(backend.modality).toBeDefined();
+        expect(backend.capabilities).toBeDefined();
+        if (backend.modality !== 'tts') return;
+        const voices = await backend.voices();
+        expect(voices.length).toBeGreaterThan(0);
+        for (const voice of voices) expect(typeof voice.id).toBe('string');
+        expect(voices.map((voice) => voice.id)).toContain(backend.defaultVoice);
+        if (backend.validateVoice) {
+          await backend.validateVoice(backend.defaultVoice);
+          expectBadRequest(await rejection(backend.validateVoice('no-such-voice-xyz')), 'validateVoice of an unknown voice');
+        }
+      },
+    },
+    {
+      name: 'loads, disposes and loads again',
+      async run() {
+        const backend = await options.create();
+        await backend.load();
+        await backend.dispose();
+        await backend.load();
+        await backend.dispose();
+      },
+    },
+    {
+      name: 'streams a session when it offers one: feed, finalize, close (twice), and abandon',
+      async run() {
+        const backend = await options.create();
+        if (backend.modality !== 'asr' || !backend.openStream) return;
+        await backend.load();
+        try {
+          if (backend.capabilities.streaming) await checkStream(backend, options);
+        } finally {
+          await backend.dispose();
+        }
+      },
+    },
+    {
+      name: 'does its job after load and rejects an aborted request with ABORTED',
+      async run() {
+        const backend = await options.create();
+        await backend.load();
+        try {
+          if (backend.modality === 'asr') await checkAsr(backend, options);
+          else await checkTts(backend, options);
+        } finally {
+          await backend.dispose();
+        }
+      },
+    },
+    {
+      name: 'streams speech when it offers synthesizeStream, and stops on abort',
+      async run() {
+        const backend = await options.create();
+        if (backend.modality !== 'tts' || !backend.synthesizeStream) return;
+        await backend.load();
+        try {
+          await checkSpeechStream(backend, options);
+        } finally {
+          await backend.dispose();
+        }
+      },
+    },
+  ];
 }
 
 export function describeBackendConformance(name: string, options: ConformanceOptions): void {
   describe(`Backend contract v1: ${name}`, () => {
-    it('declares the contract version, modality and capabilities as data', async () => {
-      const backend = await options.create();
-      expect(backend.specificationVersion).toBe('v1');
-      expect(['asr', 'tts']).toContain(backend.modality);
-      expect(typeof backend.capabilities.streaming).toBe('boolean');
-      const languages = backend.capabilities.languages;
-      expect(languages === 'any' || Array.isArray(languages)).toBe(true);
-      if (backend.modality === 'asr') {
-        expect(typeof backend.capabilities.wordTimestamps).toBe('boolean');
-        expect(typeof backend.capabilities.translation).toBe('boolean');
-        expect(typeof backend.capabilities.longForm).toBe('boolean');
-      }
-    });
-
-    it('loads, disposes and loads again', async () => {
-      const backend = await options.create();
-      await backend.load();
-      await backend.dispose();
-      await backend.load();
-      await backend.dispose();
-    });
-
-    it('streams a session when it offers one: feed, finalize, close (twice), and abandon', async () => {
-      const backend = await options.create();
-      if (backend.modality !== 'asr' || !backend.openStream) return;
-      await backend.load();
-      try {
-        if (backend.capabilities.streaming) await checkStream(backend, options);
-      } finally {
-        await backend.dispose();
-      }
-    });
-
-    it('does its job after load and honours an aborted signal', async () => {
-      const backend = await options.create();
-      await backend.load();
-      try {
-        if (backend.modality === 'asr') await checkAsr(backend, options);
-        else await checkTts(backend, options);
-      } finally {
-        await backend.dispose();
-      }
-    });
+    for (const check of backendConformanceChecks(options)) it(check.name, () => check.run());
   });
+}
+
+/** The rejection of a promise, or a failed expectation when it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  expect.fail('expected the call to reject, but it resolved');
+}
+
+function expectAborted(error: unknown, what: string): void {
+  expect(SpeechError.is(error) ? error.code : error, `${what} must reject with a SpeechError of code ABORTED`).toBe('ABORTED');
+}
+
+function expectBadRequest(error: unknown, what: string): void {
+  expect(SpeechError.is(error) ? error.status : error, `${what} must reject with a 400 SpeechError`).toBe(400);
 }
 
 async function checkAsr(backend: AsrBackend, options: ConformanceOptions): Promise<void> {
@@ -83,9 +161,10 @@ async function checkAsr(backend: AsrBackend, options: ConformanceOptions): Promi
   }
   for (const word of result.words) expect(word.end).toBeGreaterThanOrEqual(word.start);
   const aborted = AbortSignal.abort();
-  await expect(
-    backend.transcribe({ audio, sampleRate: 16000, task: 'transcribe', timestamps: false, signal: aborted }),
-  ).rejects.toBeTruthy();
+  expectAborted(
+    await rejection(backend.transcribe({ audio, sampleRate: 16000, task: 'transcribe', timestamps: false, signal: aborted })),
+    'transcribe() with an aborted signal',
+  );
 }
 
 async function checkStream(backend: AsrBackend, options: ConformanceOptions): Promise<void> {
@@ -103,7 +182,7 @@ async function checkStream(backend: AsrBackend, options: ConformanceOptions): Pr
   }
   transcript += (await session.finalize()).text;
   expect(typeof transcript).toBe('string');
-  await expect(session.feed(audio)).rejects.toBeTruthy();
+  await rejection(session.feed(audio));
   await session.close();
   await session.close();
   // Abandoned half-way: closing without finalize releases it, and later calls reject.
@@ -112,7 +191,7 @@ async function checkStream(backend: AsrBackend, options: ConformanceOptions): Pr
   await abandoned.feed(audio.subarray(0, half));
   controller.abort();
   await abandoned.close();
-  await expect(abandoned.feed(audio.subarray(half))).rejects.toBeTruthy();
+  expectAborted(await rejection(abandoned.feed(audio.subarray(half))), 'feed() after close()');
 }
 
 async function checkTts(backend: TtsBackend, options: ConformanceOptions): Promise<void> {
@@ -128,14 +207,49 @@ async function checkTts(backend: TtsBackend, options: ConformanceOptions): Promi
   });
   expect(result.sampleRate).toBeGreaterThan(0);
   expect(result.samples.length).toBeGreaterThan(result.sampleRate / 10);
-  let unknownVoice: unknown;
-  try {
-    await backend.synthesize({ text, voice: 'no-such-voice-xyz', speed: 1, signal: new AbortController().signal });
-  } catch (error) {
-    unknownVoice = error;
+  expectBadRequest(
+    await rejection(backend.synthesize({ text, voice: 'no-such-voice-xyz', speed: 1, signal: new AbortController().signal })),
+    'synthesize() with an unknown voice',
+  );
+  expectAborted(
+    await rejection(backend.synthesize({ text, voice: backend.defaultVoice, speed: 1, signal: AbortSignal.abort() })),
+    'synthesize() with an aborted signal',
+  );
+}
+
+async function checkSpeechStream(backend: TtsBackend, options: ConformanceOptions): Promise<void> {
+  const text = options.streamText ?? 'Hello world. This is the second sentence.';
+  let samples = 0;
+  let blocks = 0;
+  for await (const block of backend.synthesizeStream!({ text, voice: backend.defaultVoice, speed: 1, signal: new AbortController().signal })) {
+    expect(block.sampleRate).toBeGreaterThan(0);
+    expect(block.samples).toBeInstanceOf(Float32Array);
+    samples += block.samples.length;
+    blocks += 1;
   }
-  expect(SpeechError.is(unknownVoice) && unknownVoice.status === 400).toBe(true);
-  await expect(
-    backend.synthesize({ text, voice: backend.defaultVoice, speed: 1, signal: AbortSignal.abort() }),
-  ).rejects.toBeTruthy();
+  expect(blocks).toBeGreaterThan(0);
+  expect(samples).toBeGreaterThan(0);
+  // A consumer that stops early (a client that went away) ends the stream cleanly.
+  const controller = new AbortController();
+  const iterator = backend.synthesizeStream!({ text, voice: backend.defaultVoice, speed: 1, signal: controller.signal })[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  expect(first.done).toBe(false);
+  controller.abort();
+  // After the abort at most the block already in flight may arrive; then the stream ends,
+  // quietly or with ABORTED.
+  let late = 0;
+  try {
+    for (let result = await iterator.next(); !result.done; result = await iterator.next()) late += 1;
+  } catch (error) {
+    expectAborted(error, 'synthesizeStream() after its signal aborted');
+  }
+  expect(late, 'blocks synthesizeStream() yielded after its signal aborted').toBeLessThanOrEqual(1);
+  expectBadRequest(
+    await rejection(
+      (async () => {
+        for await (const _block of backend.synthesizeStream!({ text, voice: 'no-such-voice-xyz', speed: 1, signal: new AbortController().signal }));
+      })(),
+    ),
+    'synthesizeStream() with an unknown voice',
+  );
 }

@@ -55,6 +55,7 @@ export function createBackend(
     modelId: executor === 'kokoro' ? 'kokoro-82m' : 'kokoro-82m-nvidia',
     entry: { repo: executor === 'kokoro' ? 'onnx-community/Kokoro-82M-v1.0-ONNX' : 'nvidia/kokoro-82M-onnx-opt', executor, ...entry },
     options: { threads: 1, ...options },
+    fields: {},
     paths: { dataDir: modelDir, modelDir },
     logger,
     signal: new AbortController().signal,

@@ -26,6 +26,7 @@ export function createBackend(dataDir: string, slug: string, entry: Partial<Mode
     modelId: slug,
     entry: { repo: `talkies-fixtures/${slug}`, executor: 'parakeet', ...entry },
     options: nemoOptionsSchema.parse({ download: false, ...options }),
+    fields: {},
     paths: { dataDir, modelDir: join(dataDir, 'models', slug) },
     logger: silentLogger,
     signal: new AbortController().signal,

@@ -127,6 +127,7 @@ export function createBackend(setup: BackendSetup): ParakeetCppBackend {
       ...(setup.maxConcurrency ? { max_concurrency: setup.maxConcurrency } : {}),
     },
     options: parakeetOptionsSchema.parse({ download: false, library: setup.library, ...setup.options }),
+    fields: {},
     paths: { dataDir: setup.dataDir, modelDir: join(setup.dataDir, 'models', modelId) },
     logger: silentLogger,
     signal: new AbortController().signal,

@@ -24,6 +24,7 @@ export function createBackend(dataDir: string, slug: string, options: Partial<Wh
     modelId: slug,
     entry: { repo, executor: 'whisper' },
     options: whisperOptionsSchema.parse({ temperatureFallback: false, download: false, ...options }),
+    fields: {},
     paths: { dataDir, modelDir: join(dataDir, 'models', slug) },
     logger: silentLogger,
     signal: new AbortController().signal,
