@@ -2,62 +2,15 @@
  * Test access to ../shared (real recordings and Whisper's reference assets). A user's
  * clone has no ../shared: tests that need it skip with a message instead of failing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
+import { sharedDirectory } from '@talkies/testkit';
 
 export const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const sharedDirectory = resolve(repositoryRoot, '../shared');
+export { audioDirectory, hasShared, readJfk, readWav, sharedDirectory } from '@talkies/testkit';
 export const whisperAssetsDirectory = join(sharedDirectory, 'whisper-assets');
-export const audioDirectory = join(sharedDirectory, 'audio');
-
-/** True when the named files exist under ../shared; otherwise warns once and returns false. */
-export function hasShared(...relativePaths: string[]): boolean {
-  const missing = relativePaths.filter((path) => !existsSync(join(sharedDirectory, path)));
-  if (missing.length > 0) {
-    console.warn(`skipping: ${missing.map((path) => join(sharedDirectory, path)).join(', ')} not found (../shared is absent in a plain clone)`);
-    return false;
-  }
-  return true;
-}
-
-/** Reads a 16-bit PCM WAV into float32 per channel. */
-export function readWav(path: string): { sampleRate: number; channels: Float32Array[] } {
-  const buffer = readFileSync(path);
-  if (buffer.toString('ascii', 0, 4) !== 'RIFF' || buffer.toString('ascii', 8, 12) !== 'WAVE') throw new Error(`${path} is not a WAV file`);
-  let offset = 12;
-  let channelCount = 1;
-  let sampleRate = 16000;
-  let bits = 16;
-  while (offset + 8 <= buffer.length) {
-    const id = buffer.toString('ascii', offset, offset + 4);
-    const size = buffer.readUInt32LE(offset + 4);
-    const body = offset + 8;
-    if (id === 'fmt ') {
-      channelCount = buffer.readUInt16LE(body + 2);
-      sampleRate = buffer.readUInt32LE(body + 4);
-      bits = buffer.readUInt16LE(body + 14);
-    } else if (id === 'data') {
-      if (bits !== 16) throw new Error(`${path}: only 16-bit PCM is supported`);
-      const frames = Math.floor(size / 2 / channelCount);
-      const channels = Array.from({ length: channelCount }, () => new Float32Array(frames));
-      for (let frame = 0; frame < frames; frame++) {
-        for (let channel = 0; channel < channelCount; channel++) {
-          channels[channel]![frame] = buffer.readInt16LE(body + (frame * channelCount + channel) * 2) / 32768;
-        }
-      }
-      return { sampleRate, channels };
-    }
-    offset = body + size + (size % 2);
-  }
-  throw new Error(`${path} has no data chunk`);
-}
-
-/** jfk.wav from ../shared/audio as 16 kHz mono float32. */
-export function readJfk(): Float32Array {
-  return readWav(join(audioDirectory, 'jfk.wav')).channels[0]!;
-}
 
 /** One array of a NumPy .npz (a zip of .npy files), as float64 with its shape. */
 export function readNpz(path: string, name: string): { shape: number[]; data: Float64Array } {
