@@ -17,3 +17,4 @@ export * from './vad-chunk-planner.js';
 export * from './vad-chunker.js';
 export * from './silero-detector.js';
 export * from './seeded-random.js';
+export * from './model-worker.js';

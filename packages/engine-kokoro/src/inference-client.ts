@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
-import { SpeechError } from '@talkies/core';
+import { SpeechError, modelWorkerReady } from '@talkies/core';
 import type { InputDescription, TensorInput, WorkerReply, WorkerRequest, WorkerSetup } from './inference-worker.js';
 
 /** How long a closing worker may take to release its session before it is terminated. */
@@ -43,36 +43,10 @@ export class InferenceWorker {
   }
 
   /** Starts a worker and opens the model in it; rejects with MODEL_LOAD_FAILED. */
-  static start(modelPath: string, sessionOptions: InferenceSession.SessionOptions, modelId: string): Promise<InferenceWorker> {
+  static async start(modelPath: string, sessionOptions: InferenceSession.SessionOptions, modelId: string): Promise<InferenceWorker> {
     const setup: WorkerSetup = { modelPath, sessionOptions };
     const worker = new Worker(workerUrl(), { workerData: setup });
-    return new Promise((resolve, reject) => {
-      const fail = (message: string) => {
-        void worker.terminate();
-        reject(new SpeechError('MODEL_LOAD_FAILED', `model '${modelId}' could not be opened by onnxruntime: ${message}`, { model: modelId }));
-      };
-      const onMessage = (reply: WorkerReply) => {
-        cleanup();
-        if (reply.type === 'ready') resolve(new InferenceWorker(worker, reply));
-        else fail(reply.type === 'failed' ? reply.message : `unexpected '${reply.type}' from the worker`);
-      };
-      const onError = (error: Error) => {
-        cleanup();
-        fail(error.message);
-      };
-      const onExit = (code: number) => {
-        cleanup();
-        fail(`the worker exited with code ${code}`);
-      };
-      const cleanup = () => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    });
+    return new InferenceWorker(worker, await modelWorkerReady<Extract<WorkerReply, { type: 'ready' }>>(worker, modelId));
   }
 
   /** The worker died (or was closed); runs fail from now on. */

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { SpeechError } from '@talkies/core';
+import { SpeechError, modelWorkerReady } from '@talkies/core';
 import type { WorkerGenerateRequest, WorkerReply, WorkerRequest, WorkerSetup } from './generation-worker.js';
 
 const CLOSE_GRACE_MS = 2000;
@@ -59,35 +59,9 @@ export class GenerationWorker {
     worker.on('exit', (code) => this.#fail(new Error(`the generation worker exited with code ${code}`)));
   }
 
-  static start(setup: WorkerSetup, modelId: string): Promise<GenerationWorker> {
+  static async start(setup: WorkerSetup, modelId: string): Promise<GenerationWorker> {
     const worker = new Worker(workerUrl(), { workerData: setup });
-    return new Promise((resolve, reject) => {
-      const fail = (message: string) => {
-        void worker.terminate();
-        reject(new SpeechError('MODEL_LOAD_FAILED', `model '${modelId}' could not be opened by onnxruntime: ${message}`, { model: modelId }));
-      };
-      const onMessage = (reply: WorkerReply) => {
-        cleanup();
-        if (reply.type === 'ready') resolve(new GenerationWorker(worker, reply));
-        else fail(reply.type === 'failed' ? reply.message : `unexpected '${reply.type}' from the worker`);
-      };
-      const onError = (error: Error) => {
-        cleanup();
-        fail(error.message);
-      };
-      const onExit = (code: number) => {
-        cleanup();
-        fail(`the worker exited with code ${code}`);
-      };
-      const cleanup = () => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    });
+    return new GenerationWorker(worker, await modelWorkerReady<Extract<WorkerReply, { type: 'ready' }>>(worker, modelId));
   }
 
   get alive(): boolean {
