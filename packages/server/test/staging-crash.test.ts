@@ -3,6 +3,7 @@
  * a crash's leftovers are removed at the next boot, folders left empty are pruned, and a
  * body that stops arriving is cut with 408 while one that keeps moving is not.
  */
+import { existsSync, type Dirent } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -18,7 +19,17 @@ const PARTIAL = /\.part\.[0-9a-f]{12}$/;
 
 /** Every path under `directory`, folders with a trailing slash. */
 async function tree(directory: string): Promise<string[]> {
-  const entries = await readdir(directory, { recursive: true, withFileTypes: true }).catch(() => []);
+  // A recursive walk fails when a folder vanishes under it (the server prunes while we
+  // look): walk again rather than report an empty tree. Only a missing root is empty.
+  let entries: Dirent[] | undefined;
+  for (let attempt = 0; entries === undefined; attempt++) {
+    try {
+      entries = await readdir(directory, { recursive: true, withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw error;
+      if (!existsSync(directory)) return [];
+    }
+  }
   return entries
     .map((entry) => {
       const path = join(entry.parentPath, entry.name).slice(directory.length + 1);
