@@ -18,3 +18,4 @@ export * from './vad-chunker.js';
 export * from './silero-detector.js';
 export * from './seeded-random.js';
 export * from './model-worker.js';
+export * from './collect-speech.js';

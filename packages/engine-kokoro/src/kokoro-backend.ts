@@ -1,4 +1,5 @@
 import {
+  collectSpeech,
   SpeechError,
   type EngineContext,
   type SpeechAudio,
@@ -184,18 +185,7 @@ export class KokoroBackend implements TtsBackend {
   }
 
   async synthesize(request: SynthesizeRequest): Promise<SynthesizeResult> {
-    const blocks: Float32Array[] = [];
-    let length = 0;
-    for await (const block of this.synthesizeStream(request)) {
-      blocks.push(block.samples);
-      length += block.samples.length;
-    }
-    const samples = new Float32Array(length);
-    let offset = 0;
-    for (const block of blocks) {
-      samples.set(block, offset);
-      offset += block.length;
-    }
+    const { samples } = await collectSpeech(this.synthesizeStream(request), SAMPLE_RATE);
     const warnings = request.instructions?.trim() ? ['instructions are ignored by Kokoro'] : undefined;
     return warnings ? { samples, sampleRate: SAMPLE_RATE, warnings } : { samples, sampleRate: SAMPLE_RATE };
   }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
+  collectSpeech,
   SpeechError,
   type EngineContext,
   type SpeechAudio,
@@ -234,18 +235,7 @@ export class Qwen3Backend implements TtsBackend {
   }
 
   async synthesize(request: SynthesizeRequest): Promise<SynthesizeResult> {
-    const blocks: Float32Array[] = [];
-    let length = 0;
-    for await (const block of this.synthesizeStream(request)) {
-      blocks.push(block.samples);
-      length += block.samples.length;
-    }
-    const samples = new Float32Array(length);
-    let offset = 0;
-    for (const block of blocks) {
-      samples.set(block, offset);
-      offset += block.length;
-    }
+    const { samples } = await collectSpeech(this.synthesizeStream(request), SAMPLE_RATE);
     return { samples, sampleRate: SAMPLE_RATE };
   }
 

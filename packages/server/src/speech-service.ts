@@ -12,6 +12,7 @@
  */
 import { inject, injectable } from 'tsyringe';
 import {
+  collectSpeech,
   SpeechError,
   type SpeechAudio,
   type SynthesizeRequest,
@@ -105,30 +106,6 @@ async function* releasingAfter<T>(blocks: AsyncIterable<T>, release: () => void)
   }
 }
 
-/** Collects a stream's blocks into one clip (they must share a sample rate). */
-async function collect(blocks: AsyncIterable<SpeechAudio>): Promise<SpeechAudio> {
-  const parts: Float32Array[] = [];
-  let sampleRate: number | undefined;
-  let length = 0;
-  for await (const block of blocks) {
-    if (sampleRate !== undefined && block.sampleRate !== sampleRate) {
-      throw new SpeechError('INFERENCE_FAILED', `the engine changed its sample rate mid-stream (${sampleRate} Hz, then ${block.sampleRate} Hz)`);
-    }
-    sampleRate = block.sampleRate;
-    parts.push(block.samples);
-    length += block.samples.length;
-  }
-  // One block (a one-sentence input) needs no copy.
-  if (parts.length === 1) return { samples: parts[0]!, sampleRate: sampleRate! };
-  const samples = new Float32Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    samples.set(part, offset);
-    offset += part.length;
-  }
-  return { samples, sampleRate: sampleRate ?? 24000 };
-}
-
 @injectable()
 export class SpeechService {
   /** The sample rate each model last produced, so a stream's encoder can start early. */
@@ -187,7 +164,7 @@ export class SpeechService {
     const { model, request, format } = order;
     const result = await this.catalog.pool.use(
       model,
-      async (backend): Promise<SynthesizeResult> => (backend.synthesizeStream ? collect(backend.synthesizeStream(request)) : backend.synthesize(request)),
+      async (backend): Promise<SynthesizeResult> => (backend.synthesizeStream ? collectSpeech(backend.synthesizeStream(request), 24000) : backend.synthesize(request)),
       request.signal,
     );
     this.#sampleRates.set(model.slug, result.sampleRate);
