@@ -19,3 +19,4 @@ export * from './silero-detector.js';
 export * from './seeded-random.js';
 export * from './model-worker.js';
 export * from './collect-speech.js';
+export * from './request-batcher.js';
