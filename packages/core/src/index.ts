@@ -20,3 +20,6 @@ export * from './seeded-random.js';
 export * from './model-worker.js';
 export * from './collect-speech.js';
 export * from './request-batcher.js';
+export * from './stream-resampler.js';
+export * from './bounded-queue.js';
+export * from './live-transcription.js';
