@@ -276,6 +276,11 @@ export class VadChunker {
     return { totalSamples: total, chunked: true };
   }
 
+  /** The speech detector, loaded on the first call and shared with chunking (live transcription's server VAD uses it). */
+  detector(): Promise<SpeechDetector> {
+    return this.#loadDetector();
+  }
+
   /** Releases the detector if it was loaded and can be released (the Silero one can). */
   async dispose(): Promise<void> {
     const detector = this.#detector;
