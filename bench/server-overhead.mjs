@@ -19,13 +19,22 @@
  *   process  (default) a separate load-generator process, as wrk or autocannon would be:
  *            a real client does not share the server's event loop, heap and garbage
  *            collector.
- *   inline   in this process, next to the server: the client's own work (fetch, reading
- *            the body, its garbage) is then charged to the server too.
+ *   inline   in this process, next to the server: the client's own work (the request,
+ *            reading the body, its garbage) is then charged to the server too.
+ *
+ * The clients use node:http with keep-alive connections and count the body's bytes without
+ * keeping them (`--http-client node`, the default), the nearest Node has to wrk's cost per
+ * request; `--http-client fetch` uses fetch (undici) and reads each body into an
+ * ArrayBuffer, which costs the load generator about twice the CPU. On a 2-core machine
+ * that CPU is taken from the server and espeak-ng, so it shows in the HTTP column.
  *
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
  *   node bench/server-overhead.mjs [--requests 200] [--concurrency 16] [--rounds 10]
  *                                  [--warmup 32] [--client process|inline]
+ *                                  [--only direct|http] [--http-client node|fetch]
+ *
+ * `--only` runs one side alone (no ratio), for profiling it: `node --cpu-prof bench/server-overhead.mjs --only http`.
  *
  * `pnpm bench:server-overhead` builds first and runs the defaults. Exits 1 if any request
  * failed. The target is a median ratio (HTTP / direct) of at most 1.10; missing it is
@@ -33,6 +42,7 @@
  */
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -68,8 +78,35 @@ async function batch(operation, count, concurrency, errors, label) {
   return latencies;
 }
 
-/** POST the speech request and read the whole body; resolves to its length in bytes. */
-async function postSpeech(url, body) {
+/** One keep-alive connection per client, as a load generator keeps them. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/**
+ * POST the speech request with node:http and read the whole body; resolves to its length
+ * in bytes. The chunks are counted, not joined: a load generator does not keep the audio.
+ */
+function postSpeechNode(url, body) {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+      let length = 0;
+      const errorChunks = [];
+      response.on('data', (chunk) => {
+        length += chunk.length;
+        if (response.statusCode !== 200 && length < 4096) errorChunks.push(chunk);
+      });
+      response.on('end', () => {
+        if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(errorChunks).toString('utf8').slice(0, 300)}`));
+        else resolve(length);
+      });
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** The request with fetch (undici), reading the body into an ArrayBuffer. */
+async function postSpeechFetch(url, body) {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   const bytes = await response.arrayBuffer();
   if (response.status !== 200) {
@@ -86,6 +123,8 @@ function parseOptions() {
       rounds: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '32' },
       client: { type: 'string', default: 'process' },
+      only: { type: 'string' },
+      'http-client': { type: 'string', default: 'node' },
     },
   });
   const options = {
@@ -94,6 +133,8 @@ function parseOptions() {
     rounds: Number(values.rounds),
     warmup: Number(values.warmup),
     client: values.client,
+    only: values.only,
+    httpModule: values['http-client'],
   };
   for (const name of ['requests', 'concurrency', 'rounds', 'warmup']) {
     const value = options[name];
@@ -103,6 +144,12 @@ function parseOptions() {
   }
   if (options.requests % options.rounds !== 0) {
     throw new Error(`--requests (${options.requests}) must be a multiple of --rounds (${options.rounds})`);
+  }
+  if (options.only !== undefined && options.only !== 'direct' && options.only !== 'http') {
+    throw new Error(`--only must be 'direct' or 'http', got '${options.only}'`);
+  }
+  if (options.httpModule !== 'node' && options.httpModule !== 'fetch') {
+    throw new Error(`--http-client must be 'node' or 'fetch', got '${options.httpModule}'`);
   }
   if (options.client !== 'process' && options.client !== 'inline') {
     throw new Error(`--client must be 'process' or 'inline', got '${options.client}'`);
@@ -117,10 +164,11 @@ function importBuilt(relativePath) {
 }
 
 /** The HTTP side: batches of requests, from a forked load generator or from this process. */
-async function httpClient(mode, url, body) {
+async function httpClient(mode, httpModule, url, body, clientCpu) {
+  const post = httpModule === 'fetch' ? postSpeechFetch : postSpeechNode;
   if (mode === 'inline') {
     return {
-      run: (count, concurrency, errors) => batch(() => postSpeech(url, body), count, concurrency, errors, 'http'),
+      run: (count, concurrency, errors) => batch(() => post(url, body), count, concurrency, errors, 'http'),
       close: async () => {},
     };
   }
@@ -130,10 +178,10 @@ async function httpClient(mode, url, body) {
   });
   const pending = new Map();
   let nextId = 0;
-  child.on('message', ({ id, latencies, errors }) => {
+  child.on('message', ({ id, latencies, errors, cpu }) => {
     const request = pending.get(id);
     pending.delete(id);
-    request?.resolve({ latencies, errors });
+    request?.resolve({ latencies, errors, cpu });
   });
   child.on('exit', (code) => {
     for (const request of pending.values()) request.reject(new Error(`the load-generator process exited (${code})`));
@@ -144,9 +192,10 @@ async function httpClient(mode, url, body) {
       const id = nextId++;
       const reply = await new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        child.send({ id, url, body, count, concurrency });
+        child.send({ id, url, body, count, concurrency, httpModule });
       });
       errors.push(...reply.errors);
+      clientCpu.ms += reply.cpu;
       return reply.latencies;
     },
     close: async () => {
@@ -234,7 +283,9 @@ async function main() {
         return (await encodeAudio(result, 'wav', { signal })).byteLength;
       });
     const body = JSON.stringify({ model: 'espeak', input: TEXT, voice, response_format: 'wav' });
-    client = await httpClient(options.client, `${server.url}/v1/audio/speech`, body);
+    // CPU time (user + system, ms) the load-generator process spent, when it is one.
+    const clientCpu = { ms: 0 };
+    client = await httpClient(options.client, options.httpModule, `${server.url}/v1/audio/speech`, body, clientCpu);
     const runSide = (side, count, errors) =>
       side === 'direct'
         ? batch(direct, count, options.concurrency, errors, 'direct')
@@ -243,8 +294,8 @@ async function main() {
     // Warm-up: JIT, espeak-ng's data files in the page cache, keep-alive sockets.
     if (options.warmup > 0) {
       const warmupErrors = [];
-      await runSide('direct', options.warmup, warmupErrors);
-      await runSide('http', options.warmup, warmupErrors);
+      if (options.only !== 'http') await runSide('direct', options.warmup, warmupErrors);
+      if (options.only !== 'direct') await runSide('http', options.warmup, warmupErrors);
       if (warmupErrors.length > 0) throw new Error(`warm-up failed: ${warmupErrors[0]}`);
     }
 
@@ -252,18 +303,25 @@ async function main() {
     const all = { direct: [], http: [] };
     // Time this process's event loop was busy, per side: the server's work happens here.
     const busy = { direct: 0, http: 0 };
+    // CPU time of this process (all its threads), per side: unlike loop busy, it does not
+    // count time the thread was ready but the machine's cores were taken by others.
+    const cpu = { direct: 0, http: 0 };
+    const clientCpuBefore = clientCpu.ms;
     const roundRatios = [];
     const perRound = options.requests / options.rounds;
     for (let round = 0; round < options.rounds; round++) {
-      const order = round % 2 === 0 ? ['direct', 'http'] : ['http', 'direct'];
+      const order = options.only ? [options.only] : round % 2 === 0 ? ['direct', 'http'] : ['http', 'direct'];
       const latencies = {};
       for (const side of order) {
         const before = performance.eventLoopUtilization();
+        const cpuBefore = process.cpuUsage();
         latencies[side] = await runSide(side, perRound, errors);
         busy[side] += performance.eventLoopUtilization(before).active;
+        const used = process.cpuUsage(cpuBefore);
+        cpu[side] += (used.user + used.system) / 1000;
         all[side].push(...latencies[side]);
       }
-      roundRatios.push(median(latencies.http) / median(latencies.direct));
+      if (!options.only) roundRatios.push(median(latencies.http) / median(latencies.direct));
     }
 
     const medianDirect = median(all.direct);
@@ -271,10 +329,10 @@ async function main() {
     const ratio = medianHttp / medianDirect;
     const ms = (value) => `${value.toFixed(1)} ms`.padStart(10);
     const count = (value) => String(value).padStart(10);
-    const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+    const cpuModel = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
     console.log('talkies server overhead: POST /v1/audio/speech against the espeak backend called in-process');
     console.log(`date      ${new Date().toISOString()}`);
-    console.log(`machine   ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}`);
+    console.log(`machine   ${os.availableParallelism()} cores (${cpuModel}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}`);
     console.log(`node      ${process.version}, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB at the end`);
     console.log(
       `workload  ${options.requests} requests per side in ${options.rounds} interleaved rounds of ${perRound}, ` +
@@ -282,7 +340,7 @@ async function main() {
     );
     console.log(
       `          model espeak, voice ${voice}, wav, ${TEXT.length} characters; ` +
-        `espeak max_concurrency ${serverConcurrency}; HTTP clients: ${options.client === 'process' ? 'separate process' : 'in this process'}`,
+        `espeak max_concurrency ${serverConcurrency}; HTTP clients: ${options.client === 'process' ? 'separate process' : 'in this process'}, ${options.httpModule === 'fetch' ? 'fetch (undici)' : 'node:http, keep-alive'}`,
     );
     console.log('');
     console.log('                direct      http');
@@ -290,12 +348,18 @@ async function main() {
     console.log(`p99         ${ms(quantile(all.direct, 0.99))}${ms(quantile(all.http, 0.99))}`);
     console.log(`completed   ${count(all.direct.length)}${count(all.http.length)}`);
     console.log(`loop busy   ${ms(busy.direct / options.requests)}${ms(busy.http / options.requests)}  (main-thread time per request)`);
+    console.log(`cpu         ${ms(cpu.direct / options.requests)}${ms(cpu.http / options.requests)}  (this process's CPU time per request)`);
+    if (options.client === 'process') {
+      console.log(`client cpu  ${' '.repeat(10)}${ms((clientCpu.ms - clientCpuBefore) / options.requests)}  (the load generator's CPU time per request)`);
+    }
     console.log('');
-    console.log(`median ratio (http / direct): ${ratio.toFixed(3)}`);
-    console.log(`per-round ratios:             ${roundRatios.map((value) => value.toFixed(2)).join(' ')}`);
+    if (!options.only) {
+      console.log(`median ratio (http / direct): ${ratio.toFixed(3)}`);
+      console.log(`per-round ratios:             ${roundRatios.map((value) => value.toFixed(2)).join(' ')}`);
+    }
     console.log(`errors: ${errors.length}`);
     for (const error of errors.slice(0, 10)) console.log(`  ${error}`);
-    console.log(`target median ratio <= ${TARGET_RATIO.toFixed(2)}: ${ratio <= TARGET_RATIO ? 'met' : 'NOT met'}`);
+    if (!options.only) console.log(`target median ratio <= ${TARGET_RATIO.toFixed(2)}: ${ratio <= TARGET_RATIO ? 'met' : 'NOT met'}`);
     return errors.length > 0 ? 1 : 0;
   } catch (error) {
     console.error(`server-overhead: ${error?.stack ?? error}`);
@@ -327,10 +391,13 @@ function limiter(limit) {
 
 if (process.env[CLIENT_ENVIRONMENT_FLAG] === '1') {
   // Load-generator mode: the benchmark forked this file; run batches on request.
-  process.on('message', async ({ id, url, body, count, concurrency }) => {
+  process.on('message', async ({ id, url, body, count, concurrency, httpModule }) => {
+    const post = httpModule === 'fetch' ? postSpeechFetch : postSpeechNode;
     const errors = [];
-    const latencies = await batch(() => postSpeech(url, body), count, concurrency, errors, 'http');
-    process.send({ id, latencies, errors });
+    const before = process.cpuUsage();
+    const latencies = await batch(() => post(url, body), count, concurrency, errors, 'http');
+    const used = process.cpuUsage(before);
+    process.send({ id, latencies, errors, cpu: (used.user + used.system) / 1000 });
   });
   process.on('disconnect', () => process.exit(0));
 } else {

@@ -32,6 +32,14 @@ export interface AsrCapabilities {
    * long audio into pieces before calling {@link AsrBackend.transcribe}.
    */
   longForm: boolean;
+  /**
+   * Present when the backend implements {@link AsrBackend.transcribeBatch}: the number of
+   * pieces it prefers per call (an integer of at least 1; it may change at `load()`).
+   * Callers group pieces in batches of at most this size; a larger batch is still
+   * accepted (the engine splits it). Absent: no batching, every piece goes to
+   * {@link AsrBackend.transcribe} on its own.
+   */
+  maxBatchSize?: number;
 }
 
 /** What a TTS backend can do. */
@@ -188,6 +196,21 @@ export interface AsrBackend extends BackendBase {
    * session is open; `dispose()` closes any session still open.
    */
   openStream?(options: AsrStreamOptions): Promise<AsrStreamSession>;
+  /**
+   * Optional: transcribe several independent pieces in one call (batched inference: one
+   * encoder run and one decoder step serve all of them). Declared by
+   * {@link AsrCapabilities.maxBatchSize}.
+   *
+   * Returns one promise per request, in the order of `requests`, synchronously (the
+   * method itself never throws). Promise `i` settles exactly as `transcribe(requests[i])`
+   * would: with an equal result for deterministic decoding (temperature 0, greedy: same
+   * text, language, segments with their times and tokens, words), or with that request's
+   * own error. A piece may settle as soon as it is done, before the others. Requests may
+   * differ in every field (language, task, prompt, timestamps, temperature, signal):
+   * a request whose signal aborts rejects with `ABORTED` and leaves the batch; the others
+   * go on undisturbed. An empty array gives an empty array.
+   */
+  transcribeBatch?(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>>;
 }
 
 /** A text-to-speech backend. */

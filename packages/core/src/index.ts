@@ -19,3 +19,6 @@ export * from './silero-detector.js';
 export * from './seeded-random.js';
 export * from './model-worker.js';
 export * from './collect-speech.js';
+export * from './stream-resampler.js';
+export * from './bounded-queue.js';
+export * from './live-transcription.js';

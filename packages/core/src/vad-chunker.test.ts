@@ -341,3 +341,150 @@ describe('VadChunker: failures', () => {
     expect(() => new VadChunker(amplitudeDetector, options)).toThrow(/speechPadMs/);
   });
 });
+
+/**
+ * A small real backend: it reads the audio. Each piece's text is the number of whole
+ * seconds of speech in it (runs of ones), its one segment spans the speech, and its
+ * language is the request's or, without one, 'en' for pieces with speech. With
+ * `maxBatchSize` it also transcribes batches, in one call, and records their sizes.
+ */
+function measuringBackend(maxBatchSize?: number, hooks: { onBatch?: (size: number) => Promise<void> | void; fail?: number } = {}) {
+  const batches: Array<Array<string | undefined>> = [];
+  let served = 0;
+  const measure = (request: TranscribeRequest): TranscriptionResult => {
+    if (served++ === hooks.fail) throw new SpeechError('INFERENCE_FAILED', 'engine broke');
+    let first = -1;
+    let last = -1;
+    let speech = 0;
+    for (let index = 0; index < request.audio.length; index++) {
+      if (request.audio[index]! < 1) continue;
+      if (first < 0) first = index;
+      last = index;
+      speech++;
+    }
+    const seconds = String(Math.round(speech / request.sampleRate));
+    const language = request.language ?? (speech > 0 ? 'en' : undefined);
+    const segments = first < 0 ? [] : [{ id: 0, seek: 0, start: first / request.sampleRate, end: (last + 1) / request.sampleRate, text: ` ${seconds}` }];
+    return { text: first < 0 ? '' : ` ${seconds}`, language, segments, words: [] };
+  };
+  const backend: AsrBackend = {
+    specificationVersion: 'v1',
+    modality: 'asr',
+    capabilities: { ...capabilities(false), ...(maxBatchSize === undefined ? {} : { maxBatchSize }) },
+    load: async () => {},
+    dispose: async () => {},
+    transcribe: async (request) => measure(request),
+  };
+  if (maxBatchSize !== undefined) {
+    backend.transcribeBatch = (requests) => {
+      batches.push(requests.map((item) => item.language));
+      const all = (async () => {
+        await hooks.onBatch?.(requests.length);
+        return requests.map((item) => {
+          try {
+            return { result: measure(item) };
+          } catch (error) {
+            return { error };
+          }
+        });
+      })();
+      return requests.map(async (_, index) => {
+        const outcome = (await all)[index]!;
+        if ('error' in outcome) throw outcome.error;
+        return outcome.result;
+      });
+    };
+  }
+  return { backend, batches };
+}
+
+/** `count` speech regions of `seconds[i % length]` seconds, each followed by 35 s of silence: one chunk each. */
+function regions(count: number, seconds: number[] = [3, 7, 12]): Float32Array {
+  const pieces: Array<[number, boolean]> = [];
+  for (let index = 0; index < count; index++) pieces.push([seconds[index % seconds.length]!, true], [35, false]);
+  return audio(...pieces);
+}
+
+describe('VadChunker: batching backends', () => {
+  it('sends the chunks in groups of the engine size, with results equal to the sequential path', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const samples = regions(7);
+    const sequential = await chunker.transcribe(measuringBackend().backend, blocks(samples).source, { ...request, language: 'en' });
+    const { backend, batches } = measuringBackend(3);
+    const batched = await chunker.transcribe(backend, blocks(samples).source, { ...request, language: 'en' });
+    expect(batches.map((batch) => batch.length)).toEqual([3, 3, 1]);
+    expect(batched).toEqual(sequential);
+    expect(batched.text).toBe('3 7 12 3 7 12 3');
+    expect(batched.segments).toHaveLength(7);
+  });
+
+  it('goes one chunk at a time until a language is known, then batches in that language', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const samples = regions(6);
+    const { backend, batches } = measuringBackend(2);
+    const result = await chunker.transcribe(backend, samples, request);
+    expect(batches).toEqual([[undefined], ['en', 'en'], ['en', 'en'], ['en']]);
+    expect(result).toEqual(await chunker.transcribe(measuringBackend().backend, samples, request));
+  });
+
+  it('keeps the path of today for a backend without the capability, or with a batch size of 1', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const { backend, batches } = measuringBackend(1);
+    const result = await chunker.transcribe(backend, regions(3), { ...request, language: 'en' });
+    expect(batches).toEqual([]);
+    expect(result.text).toBe('3 7 12');
+  });
+
+  it('sends a short source whole, as a batch of one', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const { backend, batches } = measuringBackend(4);
+    const result = await chunker.transcribe(backend, audio([2, false], [5, true], [3, false]), { ...request, language: 'de' });
+    expect(batches).toEqual([['de']]);
+    expect(result).toMatchObject({ text: ' 5', language: 'de', duration: 10 });
+  });
+
+  it('streams: the first group goes out while the source is still read, and reading waits for the engine (one group ahead at most)', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const input = blocks(regions(12));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const pulledAtBatch: number[] = [];
+    const { backend, batches } = measuringBackend(3, {
+      onBatch: async () => {
+        pulledAtBatch.push(input.state.pulled);
+        await gate;
+      },
+    });
+    const done = chunker.transcribe(backend, input.source, { ...request, language: 'en' });
+    await vi.waitFor(() => expect(batches).toHaveLength(1));
+    // The next group (3 chunks of about 40 s each) is cut while the first runs, then reading waits.
+    await vi.waitFor(() => expect(input.state.pulled).toBeGreaterThan(input.count / 4));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(input.state.pulled).toBeLessThan(input.count * 0.6);
+    release();
+    const result = await done;
+    expect(pulledAtBatch[0]).toBeLessThan(input.count / 3);
+    expect(batches.map((batch) => batch.length)).toEqual([3, 3, 3, 3]);
+    expect(result.segments).toHaveLength(12);
+  });
+
+  it('fails with the first failing piece, closes the source and leaves nothing running', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const input = blocks(regions(12));
+    const { backend, batches } = measuringBackend(3, { fail: 4 });
+    await expect(chunker.transcribe(backend, input.source, { ...request, language: 'en' })).rejects.toThrow('engine broke');
+    expect(batches).toHaveLength(2);
+    expect(input.state.closed).toBe(true);
+    expect(input.state.pulled).toBeLessThan(input.count);
+  });
+
+  it('answers an aborted request with ABORTED and closes the source', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const controller = new AbortController();
+    const input = blocks(regions(12));
+    const { backend } = measuringBackend(3, { onBatch: () => controller.abort() });
+    const failure = await chunker.transcribe(backend, input.source, { ...request, language: 'en', signal: controller.signal }).catch((error: unknown) => error);
+    expect(SpeechError.is(failure) && failure.code).toBe('ABORTED');
+    expect(input.state.closed).toBe(true);
+  });
+});

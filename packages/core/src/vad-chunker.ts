@@ -115,7 +115,9 @@ export class VadChunker {
    * - A backend whose `capabilities.longForm` is true gets the whole audio in one call.
    * - A source of at most `thresholdSeconds` goes to the backend whole.
    * - Otherwise each speech chunk goes to `backend.transcribe` in order, one call at a
-   *   time, while the next chunk is being cut. Without a `language` in the request, the
+   *   time, while the next chunk is being cut. A backend with `transcribeBatch` and a
+   *   `capabilities.maxBatchSize` above 1 gets the chunks in groups of that size instead,
+   *   one group at a time, while the next group is being cut. Without a `language` in the request, the
    *   language the first chunk with text reports is passed to the later chunks, so one
    *   recording does not switch languages between chunks. The results are stitched by
    *   {@link stitchLongAudio}; a source without speech gives an empty text and no segments.
@@ -129,6 +131,8 @@ export class VadChunker {
       const result = await backend.transcribe({ ...request, audio: whole, sampleRate: VAD_SAMPLE_RATE });
       return { ...result, duration: whole.length / VAD_SAMPLE_RATE };
     }
+    const batchSize = backend.transcribeBatch ? Math.floor(backend.capabilities.maxBatchSize ?? 1) : 1;
+    if (batchSize > 1) return this.#transcribeBatched(backend, audio, request, batchSize);
     const chunks = this.chunks(audio, request.signal);
     const parts: ChunkTranscription[] = [];
     let language = request.language;
@@ -163,6 +167,63 @@ export class VadChunker {
     }
     const duration = summary.totalSamples / VAD_SAMPLE_RATE;
     if (!summary.chunked) return { ...parts[0]!.result, duration };
+    return stitchLongAudio(parts, duration, request.language);
+  }
+
+  /**
+   * {@link transcribe} for a backend with {@link AsrBackend.transcribeBatch}: the chunks go
+   * out in groups of `batchSize` while the next group is cut (at most one group waits, so
+   * memory stays bounded by two groups). Until a language is known (none in the request,
+   * no chunk with text yet) chunks go one at a time, as on the sequential path, so that
+   * every later chunk is decoded in the same language.
+   */
+  async #transcribeBatched(backend: AsrBackend, audio: LongAudioSource, request: LongAudioRequest, batchSize: number): Promise<TranscriptionResult & { duration: number }> {
+    const chunks = this.chunks(audio, request.signal);
+    const parts: ChunkTranscription[] = [];
+    let language = request.language;
+    const ready: AudioChunk[] = [];
+    let running: { chunks: AudioChunk[]; results: Array<Promise<TranscriptionResult>> } | undefined;
+    let summary: ChunkingSummary | undefined;
+    const wanted = () => (language === undefined ? 1 : batchSize);
+    const settle = async () => {
+      if (!running) return;
+      const { chunks: sent, results } = running;
+      running = undefined;
+      const settled = await Promise.allSettled(results);
+      for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+      sent.forEach((chunk, index) => {
+        const transcription = (settled[index] as PromiseFulfilledResult<TranscriptionResult>).value;
+        parts.push({ start: chunk.start / VAD_SAMPLE_RATE, end: (chunk.start + chunk.audio.length) / VAD_SAMPLE_RATE, result: transcription });
+        if (language === undefined && transcription.language && transcription.text.trim() !== '') language = transcription.language;
+      });
+    };
+    try {
+      for (;;) {
+        // Cut ahead (while a group runs) up to one group.
+        while (!summary && ready.length < wanted()) {
+          const next = await chunks.next();
+          if (next.done) summary = next.value;
+          else ready.push(next.value);
+        }
+        if (running) {
+          await settle();
+          continue;
+        }
+        if (ready.length === 0) break;
+        const group = ready.splice(0, wanted());
+        const results = backend.transcribeBatch!(group.map((chunk) => ({ ...request, language, audio: chunk.audio, sampleRate: VAD_SAMPLE_RATE })));
+        // Observed by settle(); this only keeps a failure from being "unhandled" while the next group is cut.
+        for (const result of results) result.catch(() => {});
+        running = { chunks: group, results };
+      }
+    } catch (error) {
+      // The pool may dispose the backend once this call settles: let a running group finish first.
+      if (running) await Promise.allSettled(running.results);
+      await chunks.return(undefined as never).catch(() => {});
+      throw error;
+    }
+    const duration = summary!.totalSamples / VAD_SAMPLE_RATE;
+    if (!summary!.chunked) return { ...parts[0]!.result, duration };
     return stitchLongAudio(parts, duration, request.language);
   }
 
@@ -213,6 +274,11 @@ export class VadChunker {
     planner.finish(total);
     for (const span of planner.takeChunks()) yield { start: span.start, audio: retained.view(span.start, span.end).slice() };
     return { totalSamples: total, chunked: true };
+  }
+
+  /** The speech detector, loaded on the first call and shared with chunking (live transcription's server VAD uses it). */
+  detector(): Promise<SpeechDetector> {
+    return this.#loadDetector();
   }
 
   /** Releases the detector if it was loaded and can be released (the Silero one can). */

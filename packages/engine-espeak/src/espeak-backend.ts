@@ -104,9 +104,11 @@ export class EspeakBackend implements TtsBackend {
   async *synthesizeStream(request: SynthesizeRequest): AsyncGenerator<SpeechAudio, void, undefined> {
     const { program, voice } = await this.#prepare(request);
     const sentences = splitSentences(request.text);
-    // Stops the sentence being prepared ahead when the consumer leaves early.
-    const controller = new AbortController();
-    const signal = AbortSignal.any([request.signal, controller.signal]);
+    // Stops the sentence being prepared ahead when the consumer leaves early. One sentence
+    // has nothing prepared ahead: it needs neither (an abort builds a DOMException with its
+    // stack, a cost every one-sentence request would pay).
+    const controller = sentences.length > 1 ? new AbortController() : undefined;
+    const signal = controller ? AbortSignal.any([request.signal, controller.signal]) : request.signal;
     const speak = (sentence: string) => program.speak(sentence, voice, request.speed, signal);
     let next: Promise<SpeechAudio> | undefined = sentences.length > 0 ? speak(sentences[0]) : undefined;
     try {
@@ -124,9 +126,11 @@ export class EspeakBackend implements TtsBackend {
         if (audio.samples.length > 0) yield audio;
       }
     } finally {
-      controller.abort();
-      // The prepared sentence fails with ABORTED now; nobody is waiting for it.
-      next?.catch(() => {});
+      if (next !== undefined) {
+        controller?.abort();
+        // The prepared sentence fails with ABORTED now; nobody is waiting for it.
+        next.catch(() => {});
+      }
     }
   }
 }

@@ -3,3 +3,4 @@ export { loadConfig, type ServerConfig } from './config.js';
 export { createApp } from './app.js';
 export { ModelCatalog } from './model-catalog.js';
 export * from './tokens.js';
+export { LiveTranscriptionService, type LiveSessionRequest } from './live-transcription-service.js';

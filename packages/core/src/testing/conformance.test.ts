@@ -72,6 +72,18 @@ function fakeStreamingAsr(): AsrBackend {
   };
 }
 
+/** A batching fake: transcribeBatch runs the pieces together, each with its own signal. */
+function fakeBatchingAsr(maxBatchSize = 2): AsrBackend {
+  const base = fakeAsr();
+  return {
+    ...base,
+    capabilities: { ...base.capabilities, maxBatchSize },
+    transcribeBatch(requests) {
+      return requests.map((request) => base.transcribe(request));
+    },
+  };
+}
+
 function fakeTts(): TtsBackend {
   return {
     specificationVersion: 'v1',
@@ -105,6 +117,7 @@ function checkRequest(request: SynthesizeRequest): void {
 
 describeBackendConformance('fake ASR', { create: fakeAsr, audio: () => new Float32Array(16000) });
 describeBackendConformance('fake streaming ASR', { create: fakeStreamingAsr, audio: () => new Float32Array(16000) });
+describeBackendConformance('fake batching ASR', { create: () => fakeBatchingAsr(3), audio: () => new Float32Array(16000) });
 describeBackendConformance('fake TTS', { create: fakeTts });
 
 /**
@@ -153,6 +166,31 @@ describe('the conformance suite catches broken backends', () => {
     const name = 'does its job after load and rejects an aborted request with ABORTED';
     expect(await failing({ create: ignoring, audio: silence })).toEqual([name]);
     expect(await failing({ create: domException, audio: silence })).toEqual([name]);
+  });
+
+  it('fails a batching backend whose results are not those of single calls, that aborts them all, or that declares half of it', async () => {
+    const name = 'transcribes a batch as it transcribes each piece alone, when it declares batching';
+    const reversed = (): AsrBackend => {
+      const base = fakeBatchingAsr();
+      return { ...base, transcribeBatch: (requests) => base.transcribeBatch!([...requests].reverse()) };
+    };
+    const abortsAll = (): AsrBackend => {
+      const base = fakeBatchingAsr();
+      return {
+        ...base,
+        transcribeBatch: (requests) => {
+          const signal = requests.find((request) => request.signal.aborted)?.signal;
+          return base.transcribeBatch!(signal ? requests.map((request) => ({ ...request, signal })) : requests);
+        },
+      };
+    };
+    const undeclared = (): AsrBackend => ({ ...fakeBatchingAsr(), capabilities: fakeAsr().capabilities });
+    const methodless = (): AsrBackend => ({ ...fakeAsr(), capabilities: { ...fakeAsr().capabilities, maxBatchSize: 4 } });
+    const fractional = (): AsrBackend => fakeBatchingAsr(2.5);
+    expect(await failing({ create: () => fakeBatchingAsr(), audio: silence })).toEqual([]);
+    for (const create of [reversed, abortsAll, undeclared, methodless, fractional]) {
+      expect(await failing({ create, audio: () => new Float32Array(16000 + 1234) }), create.name).toEqual([name]);
+    }
   });
 
   it('fails a TTS backend whose voices need load()', async () => {

@@ -4,7 +4,8 @@
  * on. Import it from a vitest test file only (it imports vitest).
  */
 import { describe, expect, it } from 'vitest';
-import type { AsrBackend, Backend, TtsBackend } from '../backend.js';
+import type { AsrBackend, Backend, TranscribeRequest, TtsBackend } from '../backend.js';
+import type { TranscriptionResult } from '../transcription-result.js';
 import { SpeechError } from '../speech-error.js';
 
 export interface ConformanceOptions {
@@ -103,6 +104,22 @@ export function backendConformanceChecks(options: ConformanceOptions): Conforman
       },
     },
     {
+      name: 'transcribes a batch as it transcribes each piece alone, when it declares batching',
+      async run() {
+        const backend = await options.create();
+        if (backend.modality !== 'asr') return;
+        checkBatchDeclaration(backend);
+        if (!backend.transcribeBatch) return;
+        await backend.load();
+        try {
+          checkBatchDeclaration(backend);
+          await checkBatch(backend, options);
+        } finally {
+          await backend.dispose();
+        }
+      },
+    },
+    {
       name: 'streams speech when it offers synthesizeStream, and stops on abort',
       async run() {
         const backend = await options.create();
@@ -165,6 +182,63 @@ async function checkAsr(backend: AsrBackend, options: ConformanceOptions): Promi
     await rejection(backend.transcribe({ audio, sampleRate: 16000, task: 'transcribe', timestamps: false, signal: aborted })),
     'transcribe() with an aborted signal',
   );
+}
+
+/** `capabilities.maxBatchSize` is present exactly when `transcribeBatch` is, and an integer ≥ 1. */
+function checkBatchDeclaration(backend: AsrBackend): void {
+  const size = backend.capabilities.maxBatchSize;
+  expect(size !== undefined, 'capabilities.maxBatchSize must be set exactly when transcribeBatch() exists').toBe(backend.transcribeBatch !== undefined);
+  if (size !== undefined) {
+    expect(Number.isInteger(size), 'capabilities.maxBatchSize must be an integer').toBe(true);
+    expect(size).toBeGreaterThanOrEqual(1);
+  }
+}
+
+/** What must not change between a single and a batched transcription (deterministic decoding). */
+function comparable(result: TranscriptionResult): unknown {
+  return {
+    text: result.text,
+    language: result.language,
+    segments: result.segments.map((segment) => ({ id: segment.id, start: segment.start, end: segment.end, text: segment.text, tokens: segment.tokens })),
+    words: result.words,
+  };
+}
+
+/**
+ * Pieces of very different lengths and settings in one batch, more than the engine's size:
+ * each result equals the piece's own `transcribe()`; an aborted piece rejects with ABORTED
+ * and leaves the others' results alone; an empty batch is an empty array.
+ */
+async function checkBatch(backend: AsrBackend, options: ConformanceOptions): Promise<void> {
+  if (!options.audio) throw new Error('describeBackendConformance: ASR backends need options.audio');
+  const audio = await options.audio();
+  const quarter = Math.max(1, Math.floor(audio.length / 4));
+  const pieces = [audio, audio.slice(0, quarter), audio.slice(quarter), audio.slice(0, 3 * quarter)];
+  const requests: TranscribeRequest[] = pieces.map((piece, index) => ({
+    audio: piece,
+    sampleRate: 16000,
+    task: 'transcribe',
+    timestamps: index % 2 === 0,
+    temperature: 0,
+    signal: new AbortController().signal,
+  }));
+  while (requests.length <= (backend.capabilities.maxBatchSize ?? 1) && requests.length < 8) requests.push({ ...requests[requests.length % 4]! });
+  expect(backend.transcribeBatch!([])).toEqual([]);
+  const singles: TranscriptionResult[] = [];
+  for (const request of requests) singles.push(await backend.transcribe(request));
+  const batched = backend.transcribeBatch!(requests);
+  expect(batched).toHaveLength(requests.length);
+  const results = await Promise.all(batched);
+  results.forEach((result, index) => expect(comparable(result), `transcribeBatch() result ${index}`).toEqual(comparable(singles[index]!)));
+  // One aborted piece in the middle: it alone rejects.
+  const withAbort = requests.slice(0, 3).map((request, index) => (index === 1 ? { ...request, signal: AbortSignal.abort() } : request));
+  const outcomes = await Promise.allSettled(backend.transcribeBatch!(withAbort));
+  expect(outcomes[0]!.status).toBe('fulfilled');
+  expect(outcomes[2]!.status).toBe('fulfilled');
+  expect(comparable((outcomes[0] as PromiseFulfilledResult<TranscriptionResult>).value)).toEqual(comparable(singles[0]!));
+  expect(comparable((outcomes[2] as PromiseFulfilledResult<TranscriptionResult>).value)).toEqual(comparable(singles[2]!));
+  expect(outcomes[1]!.status).toBe('rejected');
+  expectAborted((outcomes[1] as PromiseRejectedResult).reason, 'transcribeBatch() with one aborted request');
 }
 
 async function checkStream(backend: AsrBackend, options: ConformanceOptions): Promise<void> {
