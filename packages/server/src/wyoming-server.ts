@@ -13,11 +13,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
-import { SpeechError } from '@talkies/core';
+import { SpeechError, type LiveTranscription } from '@talkies/core';
 import type { ServerConfig } from './config.js';
 import { ModelCatalog } from './model-catalog.js';
 import { SpeechService, type SpeechStream } from './speech-service.js';
 import { ConfigToken, LoggerToken } from './tokens.js';
+import { LiveTranscriptionService } from './live-transcription-service.js';
+import { audioFormat, pcmToMono, type WyomingAudioFormat } from './wyoming-audio.js';
 import { encodeWyomingEvent, WyomingEventReader, WyomingFramingError, type WyomingEvent, type WyomingLimits } from './wyoming-framing.js';
 import { buildWyomingInfo, VOICE_SEPARATOR } from './wyoming-info.js';
 import { announceWyoming, type WyomingAnnouncement } from './wyoming-zeroconf.js';
@@ -52,6 +54,19 @@ function optionalString(data: Record<string, unknown>, key: string, event: strin
   return value;
 }
 
+/** One audio stream being transcribed (from audio-start to its transcript). */
+interface Transcription {
+  session: LiveTranscription;
+  format: WyomingAudioFormat;
+  /** Frames received, against TALKIES_MAX_AUDIO_SECONDS. */
+  frames: number;
+  maxFrames: number;
+  /** Sends the session's events to the client; settles after `transcript`. */
+  pump: Promise<void>;
+  /** Why the pump failed, once it has. */
+  error?: unknown;
+}
+
 /** One client connection: reads events one at a time and answers them. */
 class WyomingConnection {
   readonly #socket: Socket;
@@ -70,6 +85,14 @@ class WyomingConnection {
     this.#stopReading = () => resolve(undefined);
   });
   #closed: Promise<void>;
+  /** What the next audio-start is transcribed with (`transcribe`), consumed by it. */
+  #asking: { model?: string; language?: string } | undefined;
+  #transcription: Transcription | undefined;
+  /** Rejects when work running beside the read loop (the transcript pump) fails, to end the loop. */
+  #interrupt!: (error: unknown) => void;
+  readonly #interrupted = new Promise<never>((_, reject) => {
+    this.#interrupt = reject;
+  });
 
   constructor(socket: Socket, server: WyomingServer, logger: Logger, limits: WyomingLimits) {
     this.#socket = socket;
@@ -81,6 +104,7 @@ class WyomingConnection {
     // Errors (a reset peer) end in 'close'; the handler above does the rest.
     socket.on('error', (error) => this.#logger.debug({ err: error }, 'wyoming: socket error'));
     socket.setNoDelay(true);
+    this.#interrupted.catch(() => {});
   }
 
   /**
@@ -102,6 +126,12 @@ class WyomingConnection {
       }
     };
     return { [Symbol.asyncIterator]: () => ({ next }) };
+  }
+
+  /** Seconds of audio read from the client into the open transcription, if one is open. */
+  get streamingSeconds(): number | undefined {
+    const transcription = this.#transcription;
+    return transcription ? transcription.frames / transcription.format.rate : undefined;
   }
 
   get closed(): Promise<void> {
@@ -135,12 +165,15 @@ class WyomingConnection {
       this.#end();
     } catch (error) {
       await this.#fail(error);
+    } finally {
+      // A stream the client never finished (it left, or the connection failed) frees its model.
+      await this.#transcription?.session.close();
     }
   }
 
   /** The next event, or undefined when the peer closed or the server is shutting down. */
   #read(): Promise<WyomingEvent | undefined> {
-    return Promise.race([this.#reader.next(), this.#stopped]);
+    return Promise.race([this.#reader.next(), this.#stopped, this.#interrupted]);
   }
 
   async #handle(event: WyomingEvent): Promise<void> {
@@ -156,12 +189,140 @@ class WyomingConnection {
         await this.#synthesize(event.data);
         return;
       case 'transcribe':
+        this.#transcribe(event.data);
+        return;
       case 'audio-start':
-        throw new SpeechError('UNSUPPORTED_CAPABILITY', 'speech-to-text over Wyoming is not served by this version of talkies yet; use POST /v1/audio/transcriptions');
+        this.#audioStart(event.data);
+        return;
+      case 'audio-chunk':
+        await this.#audioChunk(event.data, event.payload);
+        return;
+      case 'audio-stop':
+        await this.#audioStop();
+        return;
       default:
         // Unknown events are skipped, as the reference servers do (newer clients send more).
         this.#logger.debug({ type: event.type }, 'wyoming: event ignored');
     }
+  }
+
+  /** `transcribe`: the model (`name`) and language of the next audio stream, checked now. */
+  #transcribe(data: Record<string, unknown>): void {
+    if (this.#transcription) throw new SpeechError('INVALID_REQUEST', 'transcribe arrived while audio was streaming; send audio-stop first');
+    const model = optionalString(data, 'name', 'transcribe');
+    const language = optionalString(data, 'language', 'transcribe');
+    this.#server.live.model(model);
+    this.#asking = { model, language };
+  }
+
+  /** `audio-start`: opens a live transcription (leasing the model) for the stream that follows. */
+  #audioStart(data: Record<string, unknown>): void {
+    if (this.#transcription) throw new SpeechError('INVALID_REQUEST', 'audio-start arrived while audio was already streaming; send audio-stop first');
+    const format = audioFormat(data, 'audio-start');
+    const asking = this.#asking ?? {};
+    this.#asking = undefined;
+    // Engines take ISO 639-1: Home Assistant's "en-US" is "en".
+    const language = asking.language?.split(/[-_]/)[0]?.toLowerCase();
+    const session = this.#server.live.open({
+      model: asking.model,
+      sampleRate: format.rate,
+      // One utterance per audio stream: the client (Home Assistant) finds where speech ends.
+      segmentation: { type: 'manual' },
+      language,
+      signal: this.#abort.signal,
+    });
+    const transcription: Transcription = {
+      session,
+      format,
+      frames: 0,
+      maxFrames: Math.floor(this.#server.config.maxAudioSeconds * format.rate),
+      pump: Promise.resolve(),
+    };
+    transcription.pump = this.#pump(session, language);
+    // A failure of the pump ends the read loop at once, even while the client is idle.
+    transcription.pump.catch((error: unknown) => {
+      transcription.error = error;
+      this.#interrupt(error);
+    });
+    this.#transcription = transcription;
+  }
+
+  async #audioChunk(data: Record<string, unknown>, payload: Buffer | undefined): Promise<void> {
+    const transcription = this.#transcription;
+    if (!transcription) throw new SpeechError('INVALID_REQUEST', 'audio-chunk arrived before audio-start; send audio-start with rate, width and channels first');
+    const { format } = transcription;
+    const declared = audioFormat({ ...format, ...data }, 'audio-chunk');
+    if (declared.rate !== format.rate || declared.width !== format.width || declared.channels !== format.channels) {
+      throw new SpeechError(
+        'INVALID_REQUEST',
+        `an audio-chunk of ${declared.rate} Hz, ${declared.width} byte(s), ${declared.channels} channel(s) arrived in a stream started as ${format.rate} Hz, ${format.width} byte(s), ${format.channels} channel(s); keep one format per stream`,
+      );
+    }
+    if (!payload) return;
+    const samples = pcmToMono(payload, format);
+    transcription.frames += samples.length;
+    if (transcription.frames > transcription.maxFrames) {
+      throw new SpeechError(
+        'PAYLOAD_TOO_LARGE',
+        `the audio passed TALKIES_MAX_AUDIO_SECONDS (${this.#server.config.maxAudioSeconds} s); send audio-stop sooner or raise the limit`,
+      );
+    }
+    // Waits while the pipeline is full: the next event is not read until there is room.
+    try {
+      await transcription.session.write(samples);
+    } catch (error) {
+      // A session that failed refuses writes; the failure itself is what the client needs.
+      throw transcription.error ?? error;
+    }
+  }
+
+  /** `audio-stop`: the last audio is transcribed; the pump sends `transcript`. */
+  async #audioStop(): Promise<void> {
+    const transcription = this.#transcription;
+    if (!transcription) throw new SpeechError('INVALID_REQUEST', 'audio-stop arrived without audio-start; send transcribe (optional), audio-start, audio-chunk… then audio-stop');
+    transcription.session.end();
+    try {
+      await transcription.pump;
+    } finally {
+      this.#transcription = undefined;
+    }
+  }
+
+  /**
+   * The session's text to the client: `transcript-start` and `transcript-chunk` as pieces
+   * are transcribed while audio still arrives, then `transcript` (the whole text, which is
+   * what Home Assistant reads) and `transcript-stop`.
+   */
+  async #pump(session: LiveTranscription, language: string | undefined): Promise<void> {
+    let started = false;
+    let lastUtterance: number | undefined;
+    let sent = '';
+    const start = async () => {
+      if (started) return;
+      started = true;
+      await this.#send('transcript-start', language ? { language } : {});
+    };
+    for await (const event of session) {
+      if (event.type === 'delta') {
+        if (event.text === '') continue;
+        await start();
+        // Utterances are joined with one space, as the final text joins them.
+        const text = lastUtterance !== undefined && lastUtterance !== event.utterance && sent !== '' && !/^\s/.test(event.text) ? ` ${event.text}` : event.text;
+        lastUtterance = event.utterance;
+        sent += text;
+        await this.#send('transcript-chunk', { text });
+      } else if (event.type === 'failed') {
+        throw event.error;
+      } else if (event.type === 'done') {
+        await start();
+        const spoken = event.result.language ?? language;
+        await this.#send('transcript', { text: event.text, ...(spoken ? { language: spoken } : {}) });
+        await this.#send('transcript-stop');
+        return;
+      }
+    }
+    // The events ended without `done`: the session was closed (the client left).
+    throw new ConnectionLost();
   }
 
   async #synthesize(data: Record<string, unknown>): Promise<void> {
@@ -234,6 +395,8 @@ class WyomingConnection {
 
   /** Answer an error with an `error` event, then close. */
   async #fail(error: unknown): Promise<void> {
+    // A write refused because the transcription failed: report why it failed.
+    if (SpeechError.is(error) && error.code === 'ABORTED' && this.#transcription?.error) error = this.#transcription.error;
     if (error instanceof ConnectionLost || this.#socket.destroyed) {
       this.#logger.debug({ err: error }, 'wyoming: connection ended');
       this.#socket.destroy();
@@ -291,6 +454,7 @@ export class WyomingServer {
     @inject(LoggerToken) private readonly logger: Logger,
     @inject(ModelCatalog) readonly catalog: ModelCatalog,
     @inject(SpeechService) readonly speech: SpeechService,
+    @inject(LiveTranscriptionService) readonly live: LiveTranscriptionService,
   ) {}
 
   /** Listen on `port` (0 picks one) at the HTTP server's host, and announce it when allowed. */
@@ -349,8 +513,13 @@ export class WyomingServer {
     clearTimeout(deadline);
   }
 
+  /** Seconds of audio each open transcription has read from its client (for tests and diagnostics). */
+  streamingSeconds(): number[] {
+    return [...this.#connections].flatMap((connection) => (connection.streamingSeconds === undefined ? [] : [connection.streamingSeconds]));
+  }
+
   info(): Promise<Record<string, unknown>> {
-    return buildWyomingInfo(this.catalog, this.logger, { transcription: false, transcriptStreaming: false });
+    return buildWyomingInfo(this.catalog, this.logger, { transcription: true, transcriptStreaming: true });
   }
 
   /**
