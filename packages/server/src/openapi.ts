@@ -160,7 +160,8 @@ function transcriptionOperation(task: 'transcribe' | 'translate'): Json {
     summary: transcribe ? 'Transcribe audio (speech to text)' : 'Translate audio into English text',
     description:
       `OpenAI-compatible. \`response_format\` is one of ${TRANSCRIPTION_FORMATS.join(', ')} (json by default). ` +
-      '`file_path` names a file staged with PUT /v1/files, or an http(s) URL to download.',
+      '`file_path` names a file staged with PUT /v1/files, or an http(s) URL to download. ' +
+      '`stream=true` answers with server-sent events: `transcript.text.delta` per piece as the VAD chunker releases it, then `transcript.text.done` with the text and `usage` in seconds.',
     requestBody: multipartTranscription('The audio and the transcription options.'),
     responses: withErrors(
       {
@@ -171,6 +172,7 @@ function transcriptionOperation(task: 'transcribe' | 'translate'): Json {
             'text/plain': { schema: { type: 'string', description: '`text` and `txt`' } },
             'application/x-subrip': { schema: { type: 'string', description: '`srt`' } },
             'text/vtt': { schema: { type: 'string', description: '`vtt`' } },
+            'text/event-stream': { schema: { type: 'string', description: '`stream=true`: transcript.text.delta events, then transcript.text.done' } },
           },
         },
       },

@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { SpeechError } from '@talkies/core';
 import { requestSignal, validate } from './request-helpers.js';
 import { parseSpeakerLabels, type SpeakerLabels } from './stereo-merge.js';
-import { parseFlag, TranscriptionService } from './transcription-service.js';
+import type { Logger } from 'pino';
+import { LoggerToken } from './tokens.js';
+import { parseFlag, TranscriptionService, type TranscriptionJob, type TranscriptStreamEvent } from './transcription-service.js';
 
 const optionalNumber = z
   .union([z.string(), z.number()])
@@ -36,7 +38,31 @@ export const transcriptionFieldsSchema = z.object({
   diarization: z.string().optional(),
   speaker_labels: z.string().optional(),
   stream: z.string().optional(),
+  'include[]': z.union([z.string(), z.array(z.string())]).optional(),
+  include: z.union([z.string(), z.array(z.string())]).optional(),
 });
+
+/** Waits until the response can take more, or the connection is gone. */
+function writable(response: Context['res']): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
+function sseEvent(event: object): string {
+  return `data: ${JSON.stringify(event)}\n\n`;
+}
+
+/** `include[]` values as a list (the SDK sends `include[]`, curl users often `include`). */
+function includes(fields: { 'include[]'?: string | string[]; include?: string | string[] }): string[] {
+  return [fields['include[]'] ?? [], fields.include ?? []].flat().map((value) => value.trim());
+}
 
 interface UploadedFile {
   filepath: string;
@@ -51,18 +77,59 @@ function firstFile(value: unknown): UploadedFile | undefined {
 
 @injectable()
 export class TranscriptionRoute {
-  constructor(@inject(TranscriptionService) private readonly service: TranscriptionService) {}
+  constructor(
+    @inject(TranscriptionService) private readonly service: TranscriptionService,
+    @inject(LoggerToken) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Server-sent events, without `event:` lines (every OpenAI client version reads them as
+   * data): `transcript.text.delta` per piece, then `transcript.text.done`. Headers go out
+   * with the first event, so a failure before it (model load, unreadable audio) is an
+   * ordinary error answer; a failure after it ends the stream with an `error` event.
+   */
+  async #stream(ctx: Context, events: AsyncGenerator<TranscriptStreamEvent, void, undefined>, signal: AbortSignal): Promise<void> {
+    const response = ctx.res;
+    let headersSent = false;
+    try {
+      let next = await events.next();
+      ctx.status = 200;
+      ctx.respond = false;
+      response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+      headersSent = true;
+      response.flushHeaders();
+      for (; !next.done; next = await events.next()) {
+        if (signal.aborted) return;
+        if (!response.write(sseEvent(next.value))) await writable(response);
+      }
+      response.end();
+    } catch (error) {
+      // The client went away: the engine has stopped and there is no one to tell.
+      if (signal.aborted) return;
+      if (!headersSent) {
+        ctx.respond = true;
+        throw error;
+      }
+      this.logger.error({ err: error, requestId: ctx.state.requestId }, 'transcription stream failed after it started');
+      if (response.writable) {
+        const status = SpeechError.is(error) ? error.status : 500;
+        const message = SpeechError.is(error) && status < 500 ? error.message : 'the stream failed; the server log has the details';
+        const code = SpeechError.is(error) ? error.code.toLowerCase() : 'internal';
+        response.end(sseEvent({ type: 'error', error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', code, param: null } }));
+      }
+    } finally {
+      // Stops ffmpeg and the engine, and returns the model's lease.
+      await events.return().catch(() => undefined);
+    }
+  }
 
   /** Shared by /transcriptions and /translations. */
   async handle(ctx: Context, task: 'transcribe' | 'translate'): Promise<void> {
     const fields = validate(transcriptionFieldsSchema, ctx.request.body ?? {});
-    if (parseFlag(fields.stream)) {
-      // Said out loud rather than ignored: an SDK stream object would otherwise wait for events that never come.
-      throw new SpeechError(
-        'INVALID_REQUEST',
-        '`stream` is not supported for transcriptions yet; leave it out (or send stream=false) to get the whole result in one answer',
-        { param: 'stream' },
-      );
+    const include = includes(fields);
+    const unknownInclude = include.find((value) => value !== 'logprobs');
+    if (unknownInclude !== undefined) {
+      throw new SpeechError('INVALID_REQUEST', `include[] '${unknownInclude}' is not known; the one value is 'logprobs'`, { param: 'include' });
     }
     const file = firstFile(ctx.request.files?.file);
     const hasFile = file !== undefined && (file.originalFilename ?? '') !== '';
@@ -87,7 +154,7 @@ export class TranscriptionRoute {
     } catch (error) {
       throw new SpeechError('VALIDATION_FAILED', (error as Error).message, { param: 'speaker_labels' });
     }
-    const rendered = await this.service.run({
+    const job: TranscriptionJob = {
       model: fields.model,
       source: hasFile ? { kind: 'upload', path: file!.filepath } : { kind: 'file_path', value: filePath },
       task,
@@ -97,8 +164,14 @@ export class TranscriptionRoute {
       temperature: fields.temperature,
       diarization: parseFlag(fields.diarization),
       speakerLabels,
+      logprobs: include.includes('logprobs'),
       signal: requestSignal(ctx),
-    });
+    };
+    if (parseFlag(fields.stream)) {
+      await this.#stream(ctx, await this.service.stream(job), job.signal);
+      return;
+    }
+    const rendered = await this.service.run(job);
     ctx.status = 200;
     ctx.type = rendered.contentType;
     ctx.body = rendered.body;
