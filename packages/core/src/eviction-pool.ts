@@ -22,6 +22,8 @@ interface Slot {
   slug: string;
   backend: Backend;
   maxConcurrency: number;
+  /** Requests admitted at once: maxConcurrency, or more for a model whose requests are batched. */
+  maxRequests: number;
   state: SlotState;
   active: number;
   /** No new requests are admitted: someone is waiting to unload this model. */
@@ -78,6 +80,12 @@ export interface PoolModel {
   backend: Backend;
   /** Requests served at once; more wait in line. */
   maxConcurrency: number;
+  /**
+   * Requests admitted at once, when more than `maxConcurrency` (default): a model whose
+   * requests are batched (`RequestBatcher`) admits up to `maxConcurrency` batches'
+   * worth, and its batcher runs at most `maxConcurrency` batches; the rest wait in line here.
+   */
+  maxRequests?: number;
 }
 
 /** A claim on a loaded model; release it exactly once when the request is done. */
@@ -125,6 +133,7 @@ export class EvictionPool {
         slug: model.slug,
         backend: model.backend,
         maxConcurrency: atLeastOne(model.maxConcurrency),
+        maxRequests: Math.max(atLeastOne(model.maxConcurrency), model.maxRequests === undefined ? 0 : atLeastOne(model.maxRequests)),
         state: 'unloaded',
         active: 0,
         draining: 0,
@@ -300,7 +309,7 @@ export class EvictionPool {
           leaveQueue();
           stopDraining();
           if (slot.state === 'loaded') {
-            if (slot.draining === 0 && slot.active < slot.maxConcurrency) return this.#lease(slot);
+            if (slot.draining === 0 && slot.active < slot.maxRequests) return this.#lease(slot);
             await this.#waitForChange(signal);
           } else {
             await Promise.race([slot.transition!.catch(() => undefined), this.#waitForChange(signal)]);

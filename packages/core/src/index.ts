@@ -19,6 +19,7 @@ export * from './silero-detector.js';
 export * from './seeded-random.js';
 export * from './model-worker.js';
 export * from './collect-speech.js';
+export * from './request-batcher.js';
 export * from './stream-resampler.js';
 export * from './bounded-queue.js';
 export * from './live-transcription.js';

@@ -37,6 +37,21 @@ const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
       return number;
     });
 
+/** Milliseconds, a number from 0 to `max` (fractions allowed). */
+const milliseconds = (fallback: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const number = Number(value);
+      if (!Number.isFinite(number) || number < 0 || number > max) {
+        context.addIssue({ code: 'custom', message: `'${value}' is not a number of milliseconds between 0 and ${max}` });
+        return z.NEVER;
+      }
+      return number;
+    });
+
 const flag = (fallback: boolean) =>
   z
     .string()
@@ -104,6 +119,8 @@ const environmentSchema = z.object({
   TALKIES_MAX_JSON_BYTES: positiveInt(2_097_152),
   TALKIES_BODY_IDLE_TIMEOUT: durationSeconds('TALKIES_BODY_IDLE_TIMEOUT', 30),
   TALKIES_MAX_LOADED_MODELS: positiveInt(1, 1024),
+  TALKIES_BATCH_WINDOW_MS: milliseconds(5, 1000),
+  TALKIES_BATCH_MAX_SIZE: positiveInt(8, 256),
   TALKIES_MODEL_TTL: durationSeconds('TALKIES_MODEL_TTL', 600),
   TALKIES_SWEEPER_INTERVAL: durationSeconds('TALKIES_SWEEPER_INTERVAL', 60),
   TALKIES_ENABLED_MODELS: z.string().optional().transform(parseList),
@@ -156,6 +173,13 @@ export interface ServerConfig {
    */
   stalePartialSeconds?: number;
   maxLoadedModels: number;
+  /**
+   * Batching across requests, for ASR engines that transcribe batches: how long the first
+   * piece waits for others (`TALKIES_BATCH_WINDOW_MS`) and the most pieces decoded together
+   * (`TALKIES_BATCH_MAX_SIZE`; 1 turns batching across requests off).
+   */
+  batchWindowMs: number;
+  batchMaxSize: number;
   modelTtlSeconds: number;
   sweeperIntervalSeconds: number;
   enabledModels: string[];
@@ -207,6 +231,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     maxJsonBytes: env.TALKIES_MAX_JSON_BYTES,
     bodyIdleTimeoutSeconds: env.TALKIES_BODY_IDLE_TIMEOUT,
     maxLoadedModels: env.TALKIES_MAX_LOADED_MODELS,
+    batchWindowMs: env.TALKIES_BATCH_WINDOW_MS,
+    batchMaxSize: env.TALKIES_BATCH_MAX_SIZE,
     modelTtlSeconds: env.TALKIES_MODEL_TTL,
     sweeperIntervalSeconds: env.TALKIES_SWEEPER_INTERVAL,
     enabledModels: env.TALKIES_ENABLED_MODELS,

@@ -241,8 +241,24 @@ export class ServerMetrics {
     if (backend.modality === 'asr') {
       const asr = backend as AsrBackend;
       const transcribe = asr.transcribe.bind(asr);
+      const transcribeBatch = asr.transcribeBatch?.bind(asr);
       return new Proxy(asr, {
         get: (target, property) => {
+          if (property === 'transcribeBatch' && transcribeBatch) {
+            // Each piece counts its own audio and the time until it settled.
+            return (requests: readonly TranscribeRequest[]) => {
+              const started = performance.now();
+              const results = transcribeBatch(requests);
+              results.forEach((result, index) => {
+                const request = requests[index]!;
+                result.then(
+                  () => this.#audio(slug, request.task, request.audio.length / request.sampleRate, performance.now() - started),
+                  () => undefined,
+                );
+              });
+              return results;
+            };
+          }
           if (property !== 'transcribe') return passThrough(target, property);
           return async (request: TranscribeRequest) => {
             const started = performance.now();

@@ -5,6 +5,7 @@
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
 import {
+  batchingBackend,
   engineContext,
   EvictionPool,
   SpeechError,
@@ -24,6 +25,8 @@ export interface CatalogModel {
   entry: ModelEntry;
   backend: Backend;
   maxConcurrency: number;
+  /** Requests the pool admits at once: maxConcurrency, times the batch size for a batching engine. */
+  maxRequests: number;
 }
 
 @injectable()
@@ -50,12 +53,24 @@ export class ModelCatalog {
           now,
         }),
       );
-      const backend = metrics.instrument(slug, created);
-      const maxConcurrency = entry.max_concurrency ?? backend.defaultConcurrency ?? 1;
-      this.#models.set(slug, { slug, entry, backend, maxConcurrency });
+      const instrumented = metrics.instrument(slug, created);
+      const maxConcurrency = entry.max_concurrency ?? instrumented.defaultConcurrency ?? 1;
+      // An engine that transcribes batches gets the requests that arrive together as one
+      // batch: up to max_concurrency batches run at once, so the pool admits that many
+      // batches' worth of requests instead of queueing all but max_concurrency of them.
+      const batches = instrumented.modality === 'asr' && typeof instrumented.transcribeBatch === 'function' && config.batchMaxSize > 1;
+      const backend = batches
+        ? batchingBackend(instrumented as AsrBackend, {
+            windowMs: config.batchWindowMs,
+            maxBatchSize: config.batchMaxSize,
+            maxConcurrentBatches: maxConcurrency,
+          })
+        : instrumented;
+      const maxRequests = batches ? maxConcurrency * config.batchMaxSize : maxConcurrency;
+      this.#models.set(slug, { slug, entry, backend, maxConcurrency, maxRequests });
     }
     this.pool = new EvictionPool(
-      [...this.#models.values()].map(({ slug, backend, maxConcurrency }) => ({ slug, backend, maxConcurrency })),
+      [...this.#models.values()].map(({ slug, backend, maxConcurrency, maxRequests }) => ({ slug, backend, maxConcurrency, maxRequests })),
       { maxLoaded: config.maxLoadedModels, now, logger, observer: metrics.poolObserver() },
     );
     metrics.watch(this.pool);

@@ -1,0 +1,173 @@
+/**
+ * Batching across requests: pieces of audio that different requests send to the same
+ * batch-capable ASR backend ({@link AsrBackend.transcribeBatch}) within a short window
+ * are decoded together, in one call, up to a batch size limit.
+ *
+ * - The first piece to arrive opens a window of `windowMs`; pieces arriving meanwhile join
+ *   it. The batch starts when the window closes, or as soon as it is full.
+ * - At most `maxConcurrentBatches` batches run at once (the model's `max_concurrency`);
+ *   pieces arriving while none can start wait in line, oldest first, and go in the next
+ *   batch that starts (their window has passed by then, so it starts as soon as a batch ends).
+ * - Each piece's result goes back to its own caller. A piece whose signal aborts while it
+ *   waits leaves the line at once (rejecting with the signal's reason); once its batch has
+ *   started, the backend drops it alone (the contract of `transcribeBatch`), the others go on.
+ *
+ * Engine-agnostic: it only needs `transcribeBatch`. Engines without it are not wrapped.
+ */
+import type { AsrBackend, TranscribeRequest } from './backend.js';
+import type { TranscriptionResult } from './transcription-result.js';
+import { SpeechError } from './speech-error.js';
+
+export interface RequestBatchingOptions {
+  /** How long the first piece of a batch waits for others, in milliseconds (0: those handed over in the same turn of the event loop). */
+  windowMs: number;
+  /** Most pieces in one batch (at least 1). */
+  maxBatchSize: number;
+  /** Batches running at once (at least 1): the model's `max_concurrency`. */
+  maxConcurrentBatches: number;
+  /** Told the size of each batch as it starts (metrics, tests). Must not throw. */
+  onBatch?: (size: number) => void;
+}
+
+interface Waiting {
+  request: TranscribeRequest;
+  arrived: number;
+  resolve: (result: TranscriptionResult) => void;
+  reject: (reason: unknown) => void;
+  onAbort: () => void;
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new SpeechError('ABORTED', 'request aborted');
+}
+
+function atLeastOne(value: number): number {
+  return Number.isFinite(value) ? Math.max(1, Math.floor(value)) : 1;
+}
+
+/** The line of pieces waiting for one backend, and the batches it starts. */
+export class RequestBatcher {
+  readonly windowMs: number;
+  readonly maxBatchSize: number;
+  readonly maxConcurrentBatches: number;
+  readonly #backend: AsrBackend;
+  readonly #onBatch?: (size: number) => void;
+  readonly #line: Waiting[] = [];
+  #running = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(backend: AsrBackend, options: RequestBatchingOptions) {
+    if (typeof backend.transcribeBatch !== 'function') {
+      throw new SpeechError('INTERNAL', 'RequestBatcher needs a backend with transcribeBatch');
+    }
+    this.#backend = backend;
+    this.windowMs = Math.max(0, Number.isFinite(options.windowMs) ? options.windowMs : 0);
+    this.maxBatchSize = atLeastOne(options.maxBatchSize);
+    this.maxConcurrentBatches = atLeastOne(options.maxConcurrentBatches);
+    this.#onBatch = options.onBatch;
+  }
+
+  /** Pieces waiting for a batch to start. */
+  get waiting(): number {
+    return this.#line.length;
+  }
+
+  /** Batches running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Transcribe one piece in the next batch; settles as `backend.transcribe(request)` would. */
+  transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
+    if (request.signal.aborted) return Promise.reject(abortReason(request.signal));
+    return new Promise<TranscriptionResult>((resolve, reject) => {
+      const entry: Waiting = {
+        request,
+        arrived: performance.now(),
+        resolve,
+        reject,
+        onAbort: () => {
+          const index = this.#line.indexOf(entry);
+          if (index === -1) return;
+          this.#line.splice(index, 1);
+          if (this.#line.length === 0) this.#clearTimer();
+          reject(abortReason(request.signal));
+        },
+      };
+      request.signal.addEventListener('abort', entry.onAbort, { once: true });
+      this.#line.push(entry);
+      this.#schedule();
+    });
+  }
+
+  /** Several pieces, each joining the line on its own (they may land in different batches). */
+  transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>> {
+    return requests.map((request) => this.transcribe(request));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Start what can start now; otherwise arm the timer for the oldest piece's window. */
+  #schedule(): void {
+    while (this.#running < this.maxConcurrentBatches && this.#line.length >= this.maxBatchSize) this.#start();
+    if (this.#running >= this.maxConcurrentBatches || this.#line.length === 0) {
+      this.#clearTimer();
+      return;
+    }
+    if (this.#timer !== undefined) return;
+    // Even a window that has passed (or is 0) waits for the next turn of the event loop, so
+    // that pieces handed over in the same turn share a batch.
+    const wait = Math.max(0, this.windowMs - (performance.now() - this.#line[0]!.arrived));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#running < this.maxConcurrentBatches && this.#line.length > 0) this.#start();
+      this.#schedule();
+    }, wait);
+  }
+
+  #start(): void {
+    this.#clearTimer();
+    const batch = this.#line.splice(0, this.maxBatchSize);
+    for (const entry of batch) entry.request.signal.removeEventListener('abort', entry.onAbort);
+    this.#running += 1;
+    this.#onBatch?.(batch.length);
+    let results: Array<Promise<TranscriptionResult>>;
+    try {
+      results = this.#backend.transcribeBatch!(batch.map((entry) => entry.request));
+      if (!Array.isArray(results) || results.length !== batch.length) {
+        throw new SpeechError('INTERNAL', `transcribeBatch answered ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} requests`);
+      }
+    } catch (error) {
+      results = batch.map(() => Promise.reject(error));
+    }
+    batch.forEach((entry, index) => {
+      Promise.resolve(results[index]).then(entry.resolve, entry.reject);
+    });
+    void Promise.allSettled(results).then(() => {
+      this.#running -= 1;
+      this.#schedule();
+    });
+  }
+}
+
+/**
+ * The backend with its `transcribe` and `transcribeBatch` going through a
+ * {@link RequestBatcher}; everything else (load, dispose, capabilities, openStream, …) is
+ * the backend's own. The backend must implement `transcribeBatch`.
+ */
+export function batchingBackend<B extends AsrBackend>(backend: B, options: RequestBatchingOptions): B {
+  const batcher = new RequestBatcher(backend, options);
+  const transcribe = (request: TranscribeRequest) => batcher.transcribe(request);
+  const transcribeBatch = (requests: readonly TranscribeRequest[]) => batcher.transcribeBatch(requests);
+  return new Proxy(backend, {
+    get(target, property) {
+      if (property === 'transcribe') return transcribe;
+      if (property === 'transcribeBatch') return transcribeBatch;
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * Batching across requests through the real server: a batch-capable engine (the scripted
+ * fixture with `engineOptions.batch`) gets concurrent requests as batches, each client its
+ * own answer, the same as when the requests come one at a time; a client that disconnects
+ * leaves its batch without disturbing the others; an engine without batching is unchanged.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scriptedControl } from '@talkies-fixtures/engine-scripted';
+import { SCRIPTED, gate, makeTone, readJson, startTestServer, type TestServer } from './test-server.js';
+
+/**
+ * Batches hold three pieces, and the window is longer than any test here waits, so only
+ * full batches start: the grouping is exact whatever the machine's load. (The window's
+ * timing is tested in core's request-batcher tests.)
+ */
+const BATCH = 3;
+
+let server: TestServer;
+let client: OpenAI;
+const tones: string[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer(
+    {
+      batched: { repo: 'fixtures/batched', ...SCRIPTED, engineOptions: { batch: 2 } },
+      plain: { repo: 'fixtures/plain', ...SCRIPTED },
+    },
+    { batchWindowMs: 600_000, batchMaxSize: BATCH, maxLoadedModels: 2 },
+  );
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  // Six different lengths, so that every answer is different (the scripted words follow the length).
+  for (const seconds of [2.5, 4, 6.3, 8, 11.2, 3.1]) tones.push(await makeTone(join(server.dataDir, `tone-${seconds}.wav`), seconds));
+}, 60_000);
+afterAll(() => server?.stop());
+
+async function transcribe(model: string, path: string): Promise<unknown> {
+  return client.audio.transcriptions.create({
+    file: await toFile(await readFile(path), 'tone.wav'),
+    model,
+    response_format: 'verbose_json',
+    timestamp_granularities: ['word', 'segment'],
+  });
+}
+
+/** Polls until `condition` holds (deadline-based: the machine may be busy). */
+async function until(condition: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const batchesSince = (before: number, model = 'batched') =>
+  scriptedControl.events.slice(before).filter((event) => event.model === model && event.event === 'batch-start');
+
+describe('batching across requests', () => {
+  it('answers concurrent requests in batches of at most TALKIES_BATCH_MAX_SIZE, each with its sequential result', async () => {
+    // One at a time through the same engine's transcribe() (the model without batching).
+    const sequential = [];
+    for (const tone of tones) sequential.push(await transcribe('plain', tone));
+    const before = scriptedControl.events.length;
+    const concurrent = await Promise.all(tones.map((tone) => transcribe('batched', tone)));
+    expect(concurrent).toEqual(sequential);
+    expect(new Set(concurrent.map((result) => JSON.stringify(result))).size).toBe(tones.length);
+    // Six requests, batches of three: full batches start without waiting out the window.
+    expect(batchesSince(before).map((event) => event.size)).toEqual([BATCH, BATCH]);
+    expect(scriptedControl.events.slice(before).some((event) => event.event === 'transcribe-start')).toBe(false);
+  }, 60_000);
+
+  it('lets a client that disconnects leave its batch while the others get their answers', async () => {
+    const expected = [await transcribe('plain', tones[0]!), await transcribe('plain', tones[2]!)];
+    const hold = gate();
+    scriptedControl.gates.set('batched', hold.promise);
+    const before = scriptedControl.events.length;
+    try {
+      const leaving = new AbortController();
+      const first = transcribe('batched', tones[0]!);
+      const gone = fetch(`${server.url}/v1/audio/transcriptions`, {
+        method: 'POST',
+        body: await form(tones[1]!),
+        signal: leaving.signal,
+      }).catch((error: unknown) => error);
+      const third = transcribe('batched', tones[2]!);
+      // All three are in one batch, held by the gate.
+      await until(() => batchesSince(before).length === 1);
+      expect(batchesSince(before)[0]!.size).toBe(3);
+      leaving.abort();
+      expect(await gone).toMatchObject({ name: 'AbortError' });
+      // The server has seen the disconnect before the batch goes on.
+      await until(() => server.catalog.pool.usage().find((usage) => usage.slug === 'batched')!.active === 2);
+      hold.open();
+      expect(await Promise.all([first, third])).toEqual(expected);
+    } finally {
+      scriptedControl.gates.delete('batched');
+      hold.open();
+    }
+    // The model serves the next batch as before.
+    const next = await Promise.all(tones.slice(3).map((tone) => transcribe('batched', tone)));
+    expect(next).toEqual([await transcribe('plain', tones[3]!), await transcribe('plain', tones[4]!), await transcribe('plain', tones[5]!)]);
+  }, 60_000);
+
+  it('leaves engines without batching as they were: one transcribe call per request, queued behind max_concurrency', async () => {
+    const before = scriptedControl.events.length;
+    const results = await Promise.all(tones.slice(0, 3).map((tone) => transcribe('plain', tone)));
+    expect(results).toHaveLength(3);
+    const calls = scriptedControl.events.slice(before).filter((event) => event.model === 'plain');
+    expect(calls.filter((event) => event.event === 'transcribe-start')).toHaveLength(3);
+    expect(calls.some((event) => event.event === 'batch-start')).toBe(false);
+    // max_concurrency 1: each call ended before the next began.
+    const order = calls.filter((event) => event.event === 'transcribe-start' || event.event === 'transcribe-end').map((event) => event.event);
+    expect(order).toEqual(['transcribe-start', 'transcribe-end', 'transcribe-start', 'transcribe-end', 'transcribe-start', 'transcribe-end']);
+    const ps = await readJson(await fetch(`${server.url}/api/ps`));
+    expect(ps.models.map((model: { id: string; max_concurrency: number }) => [model.id, model.max_concurrency]).sort()).toEqual([
+      ['batched', 1],
+      ['plain', 1],
+    ]);
+  }, 60_000);
+});
+
+async function form(path: string): Promise<FormData> {
+  const body = new FormData();
+  body.append('model', 'batched');
+  body.append('response_format', 'verbose_json');
+  body.append('file', new Blob([await readFile(path)]), 'tone.wav');
+  return body;
+}
