@@ -9,12 +9,16 @@
  *
  * Input: jfk.wav (11 s) + 1 s of silence, five times = 60 s of 16 kHz speech, cut by
  * core's VAD chunker into the pieces the server sends a `longForm: false` backend (fixed
- * 30 s pieces when core has no chunker). The same pieces go through three implementations:
+ * 30 s pieces when core has no chunker). The same pieces go through four implementations:
  *
  *   ours   @talkies/engine-whisper: WhisperBackend.transcribe(piece), language en, no
  *          timestamps, no temperature fallback (random weights would fail every check);
  *   tjs    @huggingface/transformers' automatic-speech-recognition pipeline on the same
  *          files (local only, fp32), pipe(piece, { language: 'en' });
+ *   batched  @talkies/engine-whisper with batched inference: WhisperBackend.transcribeBatch(pieces),
+ *          the call core's VadChunker makes for the engine (groups of capabilities.maxBatchSize):
+ *          one encoder run for the windows, decoder steps shared by the sequences still running;
+ *          same settings as ours, and its text must be ours';
  *   bare   the exact onnxruntime calls `ours` made (same features, same token ids, same
  *          KV-cache hand-over), replayed on fresh sessions; only `await session.run()` is
  *          timed. This is the floor.
@@ -29,10 +33,11 @@
  *
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
- *   node bench/whisper.mjs [--runs 6] [--modes ours,tjs,bare] [--model-dir DIR] [--regenerate] [--json FILE]
+ *   node bench/whisper.mjs [--runs 6] [--modes ours,batched,tjs,bare] [--model-dir DIR] [--regenerate] [--json FILE]
  *
  * Targets: ours ≤ 1.15 × bare (the real bar), and faster than transformers.js, aiming for
- * ≤ 0.8 ×. Missing them is reported, not treated as a failure.
+ * ≤ 0.8 ×; batched ≤ 0.6 × transformers.js. Missing them is reported, not treated as a
+ * failure.
  */
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -47,6 +52,7 @@ const SLUG = 'whisper-test-base';
 const SAMPLE_RATE = 16000;
 const TARGET_BARE = 1.15;
 const TARGET_TJS = 0.8;
+const TARGET_BATCHED_TJS = 0.6;
 
 function importBuilt(relativePath) {
   const path = join(root, relativePath);
@@ -95,7 +101,7 @@ async function loadPieces(file) {
   return pieces;
 }
 
-async function childOurs({ modelDir, dataDir, piecesFile, runs, callLog }) {
+async function childOurs({ modelDir, dataDir, piecesFile, runs, callLog, batched = false }) {
   const { default: engine } = await importBuilt('packages/engine-whisper/dist/index.js');
   const { WhisperSessions } = await importBuilt('packages/engine-whisper/dist/whisper-sessions.js');
   const pieces = await loadPieces(piecesFile);
@@ -121,6 +127,16 @@ async function childOurs({ modelDir, dataDir, piecesFile, runs, callLog }) {
       sessionMs += performance.now() - started;
     }
   };
+  const encodeBatch = WhisperSessions.prototype.encodeBatch;
+  WhisperSessions.prototype.encodeBatch = async function (features, melBins, frames) {
+    const started = performance.now();
+    try {
+      return await encodeBatch.call(this, features, melBins, frames);
+    } finally {
+      // One window goes through encode() (timed there).
+      if (features.length > 1) sessionMs += performance.now() - started;
+    }
+  };
   const step = WhisperSessions.prototype.step;
   WhisperSessions.prototype.step = async function (tokens, batch, hidden, cache, attention) {
     recording?.push({ kind: 'step', tokens: [...tokens], first: cache === undefined });
@@ -131,21 +147,29 @@ async function childOurs({ modelDir, dataDir, piecesFile, runs, callLog }) {
       sessionMs += performance.now() - started;
     }
   };
-  const pass = async () => {
-    const texts = [];
-    for (const audio of pieces) {
-      const result = await backend.transcribe({ audio, sampleRate: SAMPLE_RATE, language: 'en', task: 'transcribe', timestamps: false, signal: new AbortController().signal });
-      texts.push(result.text);
-    }
-    return texts;
+  const request = (audio) => ({ audio, sampleRate: SAMPLE_RATE, language: 'en', task: 'transcribe', timestamps: false, signal: new AbortController().signal });
+  const pass = batched
+    ? async () => (await Promise.all(backend.transcribeBatch(pieces.map(request)))).map((result) => result.text)
+    : async () => {
+        const texts = [];
+        for (const audio of pieces) texts.push((await backend.transcribe(request(audio))).text);
+        return texts;
+      };
+  recording = batched ? undefined : [];
+  let steps = 0;
+  const counting = WhisperSessions.prototype.step;
+  WhisperSessions.prototype.step = function (...args) {
+    steps++;
+    return counting.apply(this, args);
   };
-  recording = [];
   const texts = await pass();
-  await writeFile(callLog, JSON.stringify(recording));
+  if (!batched) await writeFile(callLog, JSON.stringify(recording));
   recording = undefined;
   return {
     loadMs,
     texts,
+    decoderCalls: steps,
+    maxBatchSize: backend.capabilities.maxBatchSize,
     async pass() {
       sessionMs = 0;
       const started = performance.now();
@@ -235,7 +259,7 @@ async function childBare({ modelDir, runs, callLog }) {
 if (process.env.TALKIES_BENCH_WHISPER_CHILD) {
   // A child loads its implementation, warms up, then runs one timed pass per `pass` message.
   const { mode, ...options } = JSON.parse(process.env.TALKIES_BENCH_WHISPER_CHILD);
-  const start = { ours: childOurs, tjs: childTjs, bare: childBare }[mode];
+  const start = { ours: childOurs, batched: (options) => childOurs({ ...options, batched: true }), tjs: childTjs, bare: childBare }[mode];
   // The child ends with its parent, whatever happens to it.
   process.on('disconnect', () => process.exit(0));
   const { pass, ...ready } = await start(options);
@@ -293,12 +317,12 @@ async function parent() {
       'model-dir': { type: 'string' },
       regenerate: { type: 'boolean', default: false },
       json: { type: 'string' },
-      modes: { type: 'string', default: 'ours,tjs,bare' },
+      modes: { type: 'string', default: 'ours,batched,tjs,bare' },
     },
   });
   const modes = values.modes.split(',').map((mode) => mode.trim());
-  if (!modes.includes('ours') || modes.some((mode) => !['ours', 'tjs', 'bare'].includes(mode))) {
-    throw new Error("--modes lists ours, tjs and/or bare (ours is always needed: bare replays its calls)");
+  if (!modes.includes('ours') || modes.some((mode) => !['ours', 'batched', 'tjs', 'bare'].includes(mode))) {
+    throw new Error("--modes lists ours, batched, tjs and/or bare (ours is always needed: bare replays its calls)");
   }
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a whole number above 0');
@@ -369,6 +393,7 @@ async function parent() {
   const loads = Object.fromEntries(modes.map((mode) => [mode, children[mode].ready.loadMs]));
   const sameText = children.tjs ? JSON.stringify(children.ours.ready.texts) === JSON.stringify(children.tjs.ready.texts) : undefined;
   const oursInSessions = median(passes.ours.map((pass) => pass.sessionMs));
+  const batchedSameText = children.batched ? JSON.stringify(children.ours.ready.texts) === JSON.stringify(children.batched.ready.texts) : undefined;
   const summary = {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}`,
@@ -382,7 +407,13 @@ async function parent() {
     medianMs: medians,
     minimumMs: minimums,
     rtf: Object.fromEntries(Object.entries(medians).map(([mode, value]) => [mode, value / 1000 / seconds])),
-    ratios: { oursOverBare: paired('ours', 'bare'), oursOverTjs: paired('ours', 'tjs'), tjsOverBare: paired('tjs', 'bare') },
+    ratios: {
+      oursOverBare: paired('ours', 'bare'), oursOverTjs: paired('ours', 'tjs'), tjsOverBare: paired('tjs', 'bare'),
+      batchedOverTjs: paired('batched', 'tjs'), batchedOverBare: paired('batched', 'bare'), batchedOverOurs: paired('batched', 'ours'),
+    },
+    batchedDecoderCalls: children.batched?.ready.decoderCalls,
+    maxBatchSize: children.batched?.ready.maxBatchSize,
+    batchedSameText,
     oursSessionMs: oursInSessions,
     peakRssMb: peakRss,
     loadMs: loads,
@@ -395,6 +426,7 @@ async function parent() {
   report += line('date', summary.date) + line('machine', summary.machine) + line('node', summary.node);
   report += line('pieces', `${chunking} (cut in ${cutMs.toFixed(0)} ms)`);
   report += line('work per 60 s', `${summary.encoderRuns} encoder runs, ${summary.decoderSteps} decoder runs`);
+  if (children.batched) report += line('batched', `transcribeBatch(pieces), maxBatchSize ${summary.maxBatchSize}: ${summary.batchedDecoderCalls} decoder calls`);
   report += line('timed passes per mode', `${rounds} interleaved rounds`);
   report += '\n              median   fastest     RTF   peak RSS    load\n';
   for (const mode of modes) {
@@ -404,12 +436,19 @@ async function parent() {
   report += `\nours / bare  ${summary.ratios.oursOverBare.toFixed(3)}  (target ≤ ${TARGET_BARE}: ${summary.ratios.oursOverBare <= TARGET_BARE ? 'met' : 'NOT met'})\n`;
   report += `ours / tjs   ${summary.ratios.oursOverTjs.toFixed(3)}  (target < 1, aim ≤ ${TARGET_TJS}: ${summary.ratios.oursOverTjs <= TARGET_TJS ? 'met' : summary.ratios.oursOverTjs < 1 ? 'faster, aim not met' : 'NOT met'})\n`;
   report += `tjs / bare   ${summary.ratios.tjsOverBare.toFixed(3)}\n`;
+  if (children.batched) {
+    const ratio = summary.ratios.batchedOverTjs;
+    report += `batched / tjs   ${ratio.toFixed(3)}  (target ≤ ${TARGET_BATCHED_TJS}: ${ratio <= TARGET_BATCHED_TJS ? 'met' : 'NOT met'})\n`;
+    report += `batched / bare  ${summary.ratios.batchedOverBare.toFixed(3)}  (bare: the sequential calls of ours, replayed)\n`;
+    report += `batched / ours  ${summary.ratios.batchedOverOurs.toFixed(3)}\n`;
+  }
   report += `ours inside session.run: ${(oursInSessions / 1000).toFixed(2)} s of ${(medians.ours / 1000).toFixed(2)} s (the rest: log-mel, logit filters, tokenizer, bookkeeping)\n`;
   if (sameText !== undefined) report += `same text as transformers.js: ${sameText ? 'yes' : 'NO'}\n`;
+  if (batchedSameText !== undefined) report += `batched text the same as sequential: ${batchedSameText ? 'yes' : 'NO'}\n`;
   report += `all passes (ms): ${modes.map((mode) => `${mode} ${times[mode].map(Math.round).join(' ')}`).join(' | ')}\n`;
   process.stdout.write(report);
   if (values.json) await writeFile(values.json, JSON.stringify(summary, null, 2) + '\n');
-  if (sameText === false) process.exitCode = 1;
+  if (sameText === false || batchedSameText === false) process.exitCode = 1;
 }
 
 // A child process must never run the parent: that would fork children of its own.

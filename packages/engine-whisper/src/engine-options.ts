@@ -31,6 +31,13 @@ export const whisperOptionsSchema = z
     /** Override what the capabilities say before the model is loaded (normally derived from the repo name and files). */
     wordTimestamps: z.boolean().optional(),
     translation: z.boolean().optional(),
+    /**
+     * Most pieces decoded together in one batch (several chunks of a long recording, or
+     * pieces other requests sent at the same time): one encoder run and one decoder step
+     * serve them all. Default: up to 8, fewer for large models, so that a full batch's
+     * cross-attention cache stays under 1 GiB. 1 turns batching off.
+     */
+    maxBatchSize: z.number().int().min(1).max(64).optional(),
     /** Download missing files from the Hugging Face hub when the model loads. */
     download: z.boolean().default(true),
   })

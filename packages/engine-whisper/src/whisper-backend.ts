@@ -11,6 +11,16 @@ import { missingFiles } from './model-files.js';
 import type { LoadedWhisper } from './whisper-runtime.js';
 import { WHISPER_LANGUAGES } from './whisper-languages.js';
 
+/** Batch size when the engine option leaves it open and the model is small. */
+const DEFAULT_MAX_BATCH = 8;
+/** A full batch's cross-attention keys and values stay under this. */
+const BATCH_CACHE_BUDGET = 1 << 30;
+
+/** Up to {@link DEFAULT_MAX_BATCH} sequences, fewer when each one's cross-attention cache is large. */
+function defaultBatchSize(bytesPerSequence: number): number {
+  return Math.max(1, Math.min(DEFAULT_MAX_BATCH, Math.floor(BATCH_CACHE_BUDGET / Math.max(1, bytesPerSequence))));
+}
+
 /** `openai/whisper-base.en`, `onnx-community/whisper-tiny.en_timestamped`, … */
 function isEnglishOnly(repo: string): boolean {
   return /\.en(?:$|[_-])/i.test(repo.split('/').pop() ?? repo);
@@ -42,6 +52,8 @@ export class WhisperBackend implements AsrBackend {
       translation: options.translation ?? !englishOnly,
       languages: entry.languages ?? (englishOnly ? ['en'] : WHISPER_LANGUAGES.slice(0, 99).map(([code]) => code)),
       longForm: false,
+      // Refined at load() from the model's size (see engineOptions.maxBatchSize).
+      maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH,
     };
   }
 
@@ -91,6 +103,7 @@ export class WhisperBackend implements AsrBackend {
       wordTimestamps: loaded.wordTimestamps,
       translation: loaded.translation,
       languages: entry.languages ?? loaded.languages,
+      maxBatchSize: options.maxBatchSize ?? defaultBatchSize(loaded.sessions.crossCacheBytes(loaded.files.config.maxSourcePositions)),
     };
     logger.debug({ precision: options.precision, wordTimestamps: loaded.wordTimestamps }, 'whisper model loaded');
   }
@@ -103,17 +116,37 @@ export class WhisperBackend implements AsrBackend {
 
   async transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
     const loaded = this.#loaded;
-    if (!loaded) {
-      throw new SpeechError('MODEL_NOT_LOADED', `model '${this.#context.modelId}' is not loaded`, { executor: 'whisper', model: this.#context.modelId });
-    }
+    if (!loaded) throw this.#notLoaded();
     try {
       return await loaded.transcriber.transcribe(request);
     } catch (error) {
-      if (SpeechError.is(error)) throw error;
-      if (request.signal.aborted) throw new SpeechError('ABORTED', 'the transcription was cancelled', { cause: error });
-      throw new SpeechError('INFERENCE_FAILED', `whisper inference failed for model '${this.#context.modelId}': ${(error as Error).message}`, {
-        executor: 'whisper', model: this.#context.modelId, cause: error,
-      });
+      throw this.#failure(error, request);
     }
+  }
+
+  /**
+   * Several pieces in one batch (encoder runs and decoder steps shared, sequences leaving as
+   * they end); result `i` is that of `transcribe(requests[i])`. Batches larger than
+   * `capabilities.maxBatchSize` are decoded in groups of that size.
+   */
+  transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>> {
+    const loaded = this.#loaded;
+    if (!loaded) return requests.map(() => Promise.reject(this.#notLoaded()));
+    const results = loaded.transcriber.transcribeBatch(requests, this.#capabilities.maxBatchSize ?? 1);
+    return results.map((result, index) => result.catch((error: unknown) => {
+      throw this.#failure(error, requests[index]!);
+    }));
+  }
+
+  #notLoaded(): SpeechError {
+    return new SpeechError('MODEL_NOT_LOADED', `model '${this.#context.modelId}' is not loaded`, { executor: 'whisper', model: this.#context.modelId });
+  }
+
+  #failure(error: unknown, request: TranscribeRequest): SpeechError {
+    if (SpeechError.is(error)) return error;
+    if (request.signal.aborted) return new SpeechError('ABORTED', 'the transcription was cancelled', { cause: error });
+    return new SpeechError('INFERENCE_FAILED', `whisper inference failed for model '${this.#context.modelId}': ${(error as Error).message}`, {
+      executor: 'whisper', model: this.#context.modelId, cause: error,
+    });
   }
 }

@@ -187,6 +187,62 @@ export class WhisperSessions {
     return feedable(this.#ort, hidden);
   }
 
+  /**
+   * Encoder output for several windows in one run: features `[melBins, frames]` each →
+   * one tensor `[1, positions, d]` per window (rows are independent: each equals what
+   * {@link encode} gives for that window alone).
+   */
+  async encodeBatch(features: readonly Float32Array[], melBins: number, frames: number): Promise<Tensor[]> {
+    if (features.length === 1) return [await this.encode(features[0]!, melBins, frames)];
+    const size = melBins * frames;
+    const stacked = new Float32Array(size * features.length);
+    features.forEach((window, index) => stacked.set(window, index * size));
+    const data = this.featureType === 'float16' ? float32ToFloat16(stacked) : stacked;
+    const output = await this.encoder.run({ input_features: makeTensor(this.#ort, this.featureType, data, [features.length, melBins, frames]) });
+    let hidden = output.last_hidden_state ?? Object.values(output)[0]!;
+    if (hidden.type !== this.hiddenType) {
+      const values = toFloat32(hidden);
+      hidden = makeTensor(this.#ort, this.hiddenType, this.hiddenType === 'float16' ? float32ToFloat16(values) : values, hidden.dims);
+    }
+    return features.map((_, index) => this.selectRows(hidden, [index]));
+  }
+
+  /** Rows `rows` of the batch axis of `tensor`, in that order, as a new tensor. */
+  selectRows(tensor: Tensor, rows: readonly number[]): Tensor {
+    const data = feedable(this.#ort, tensor).data as Float32Array;
+    const rowSize = data.length / tensor.dims[0]!;
+    const out = new (data.constructor as Float32ArrayConstructor)(rowSize * rows.length);
+    rows.forEach((row, index) => out.set(data.subarray(row * rowSize, (row + 1) * rowSize), index * rowSize));
+    return makeTensor(this.#ort, tensor.type, out, [rows.length, ...tensor.dims.slice(1)]);
+  }
+
+  /** Tensors of equal shape `[1, …]` (or `[n, …]`) stacked along the batch axis. */
+  stack(tensors: readonly Tensor[]): Tensor {
+    if (tensors.length === 1) return tensors[0]!;
+    const parts = tensors.map((tensor) => feedable(this.#ort, tensor).data as Float32Array);
+    const out = new (parts[0]!.constructor as Float32ArrayConstructor)(parts.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    const rows = tensors.reduce((sum, tensor) => sum + tensor.dims[0]!, 0);
+    return makeTensor(this.#ort, tensors[0]!.type, out, [rows, ...tensors[0]!.dims.slice(1)]);
+  }
+
+  /** Keeps batch rows `rows` of every cache entry, the encoder ones included (sequences leaving a batch). */
+  selectCacheRows(cache: KeyValueCache, rows: readonly number[]): KeyValueCache {
+    const next: KeyValueCache = new Map();
+    for (const [name, tensor] of cache) next.set(name, this.selectRows(tensor, rows));
+    return next;
+  }
+
+  /** Bytes of the cross-attention keys and values of one sequence (what a batch holds per row). */
+  crossCacheBytes(encoderPositions: number): number {
+    const element = this.cacheType === 'float16' ? 2 : 4;
+    return 2 * this.layers * this.heads * this.headSize * encoderPositions * element;
+  }
+
   /** Repeats the batch row of `tensor` `count` times (beam search starts from one row). */
   tile(tensor: Tensor, count: number): Tensor {
     if (count === 1) return tensor;

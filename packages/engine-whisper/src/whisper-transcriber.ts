@@ -10,7 +10,8 @@ import { seededRandom, SpeechError, type TranscribeRequest, type TranscriptionRe
 import type { WhisperOptions } from './engine-options.js';
 import { WINDOW_FRAMES, whisperFeatures, type LogMelSpectrogram } from './log-mel-spectrogram.js';
 import type { FilterSettings } from './logit-filters.js';
-import { abortedError, decodeWindow, type WindowDecodeResult } from './window-decoder.js';
+import { BatchScheduler, directOperations, type WindowOperations } from './batch-scheduler.js';
+import { abortedError, type WindowDecodeResult } from './window-decoder.js';
 import type { LoadedModelFiles } from './whisper-model-config.js';
 import { toWhisperLanguageCode } from './whisper-languages.js';
 import type { WhisperSessions } from './whisper-sessions.js';
@@ -94,10 +95,9 @@ export class WhisperTranscriber {
   }
 
   /** openai/whisper's language detection: the most likely language token after `<|startoftranscript|>`. */
-  async detectLanguage(encoderHidden: OnnxRuntime.Tensor): Promise<{ code: string; probability: number }> {
+  async detectLanguage(encoderHidden: OnnxRuntime.Tensor, operations: WindowOperations = this.#direct): Promise<{ code: string; probability: number }> {
     const { config } = this.#files;
-    const step = await this.#sessions.step([config.startOfTranscript], 1, encoderHidden, undefined, false);
-    const row = step.logits.subarray(0, step.vocabulary);
+    const row = await operations.detect(encoderHidden);
     let best: string | undefined;
     let bestLogit = -Infinity;
     let maximum = -Infinity;
@@ -131,7 +131,30 @@ export class WhisperTranscriber {
     };
   }
 
-  async transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
+  /** One piece, its model calls made one by one. */
+  transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
+    return this.#transcribe(request, this.#direct);
+  }
+
+  /**
+   * Several pieces at once: each runs the loop of {@link transcribe}, and their model calls
+   * are batched by a {@link BatchScheduler} (at most `maxBatch` windows per call). Result `i`
+   * is that of `transcribe(requests[i])`; each settles as soon as its piece is done.
+   */
+  transcribeBatch(requests: readonly TranscribeRequest[], maxBatch: number): Array<Promise<TranscriptionResult>> {
+    const { config } = this.#files;
+    const scheduler = new BatchScheduler(this.#sessions, config.melBins, WINDOW_FRAMES, config.startOfTranscript, maxBatch);
+    return scheduler.runAll(requests.map((request) => (operations: WindowOperations) => this.#transcribe(request, operations)));
+  }
+
+  get #direct(): WindowOperations {
+    const { config } = this.#files;
+    return (this.#directOperations ??= directOperations(this.#sessions, config.melBins, WINDOW_FRAMES, config.startOfTranscript));
+  }
+
+  #directOperations: WindowOperations | undefined;
+
+  async #transcribe(request: TranscribeRequest, operations: WindowOperations): Promise<TranscriptionResult> {
     if (request.signal.aborted) throw abortedError();
     const { config, tokenizer } = this.#files;
     const { options } = this.#settings;
@@ -164,8 +187,8 @@ export class WhisperTranscriber {
       if (request.signal.aborted) throw abortedError();
       const windowFrames = Math.min(WINDOW_FRAMES, contentFrames - seek);
       const windowFeatures = this.#window(features, featureFrames, seek);
-      const encoderHidden = await this.#sessions.encode(windowFeatures, config.melBins, WINDOW_FRAMES);
-      if (language === undefined) language = config.multilingual ? (await this.detectLanguage(encoderHidden)).code : 'en';
+      const encoderHidden = await operations.encode(windowFeatures);
+      if (language === undefined) language = config.multilingual ? (await this.detectLanguage(encoderHidden, operations)).code : 'en';
 
       const initial = [config.startOfTranscript];
       if (config.multilingual) {
@@ -180,7 +203,7 @@ export class WhisperTranscriber {
       let result: WindowDecodeResult | undefined;
       let ratio = 0;
       for (const temperature of temperatures) {
-        result = await decodeWindow(this.#sessions, encoderHidden, {
+        result = await operations.decode(encoderHidden, {
           prompt,
           startOfTranscriptIndex,
           noSpeech: config.noSpeech,

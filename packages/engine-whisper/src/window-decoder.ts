@@ -242,3 +242,104 @@ function sliceRow(tensor: OnnxRuntime.Tensor, sessions: WhisperSessions): OnnxRu
     1,
   );
 }
+
+/** One window of a batch: its encoder output (`[1, positions, d]`) and its own decoding options. */
+export interface BatchedWindow {
+  encoderHidden: OnnxRuntime.Tensor;
+  options: WindowDecodeOptions;
+}
+
+/** Windows that {@link decodeWindowsBatched} can step together: same prompt length, greedy or sampled. */
+export function batchKey(options: WindowDecodeOptions, sessions: WhisperSessions): string | undefined {
+  if (options.beamSize > 1 && options.temperature === 0) return undefined;
+  const attention = options.alignmentHeads !== undefined && sessions.hasCrossAttentions;
+  return `${options.prompt.length}:${attention}`;
+}
+
+/**
+ * Greedy (or sampled) decoding of several windows as one batch: each decoder call steps
+ * every sequence still running, each row with its own prompt, filters, temperature,
+ * random source and cross-attention rows; a sequence leaves the batch when it ends (its
+ * cache rows are dropped) and `settle(index, …)` is called for it at once. Every window
+ * must have the same {@link batchKey}: the exported decoder has no attention mask, so the
+ * rows' caches must have equal lengths. Each row's result is that of
+ * {@link decodeWindow} on the window alone.
+ */
+export async function decodeWindowsBatched(
+  sessions: WhisperSessions,
+  windows: readonly BatchedWindow[],
+  settle: (index: number, outcome: { result: WindowDecodeResult } | { error: unknown }) => void,
+): Promise<void> {
+  const wantAttention = windows[0]!.options.alignmentHeads !== undefined && sessions.hasCrossAttentions;
+  const states = windows.map(({ options }) => ({
+    options,
+    generated: [] as number[],
+    sumLogprob: 0,
+    noSpeechProb: 0,
+    attention: wantAttention ? options.alignmentHeads!.map(() => [] as Float32Array[]) : undefined,
+  }));
+  /** Window index of each batch row. */
+  let rows = windows.map((_, index) => index);
+  let hidden = sessions.stack(windows.map((window) => window.encoderHidden));
+  let step: Awaited<ReturnType<WhisperSessions['step']>>;
+  try {
+    step = await sessions.step(windows.flatMap((window) => window.options.prompt), windows.length, hidden, undefined, wantAttention);
+  } catch (error) {
+    windows.forEach((_, index) => settle(index, { error }));
+    return;
+  }
+  for (;;) {
+    const { vocabulary, length } = step;
+    const staying: number[] = [];
+    const next: number[] = [];
+    rows.forEach((index, row) => {
+      const state = states[index]!;
+      const { options } = state;
+      if (options.signal.aborted) {
+        settle(index, { error: abortedError() });
+        return;
+      }
+      const { filters, prompt } = options;
+      const offset = (row * length + length - 1) * vocabulary;
+      const logits = step.logits.slice(offset, offset + vocabulary);
+      const normaliser = applyFilters(logits, state.generated, filters);
+      const token = options.temperature > 0 ? sample(logits, options.temperature, options.random) : argmax(logits);
+      state.generated.push(token);
+      state.sumLogprob += logits[token]! - (normaliser ?? logSumExp(logits));
+      if (state.generated.length === 1 && options.noSpeech !== undefined) {
+        const at = (row * length + options.startOfTranscriptIndex) * vocabulary;
+        state.noSpeechProb = softmaxAt(step.logits.subarray(at, at + vocabulary), options.noSpeech);
+      }
+      if (state.attention) collectAttention(state.attention, step.crossAttentions, options.alignmentHeads!, row);
+      if (token !== filters.endOfText && prompt.length + state.generated.length < options.maxLength) {
+        staying.push(row);
+        next.push(token);
+        return;
+      }
+      const tokens = state.generated.at(-1) === filters.endOfText ? state.generated.slice(0, -1) : state.generated;
+      settle(index, {
+        result: {
+          tokens,
+          sumLogprob: state.sumLogprob,
+          avgLogprob: state.sumLogprob / (tokens.length + 1),
+          noSpeechProb: state.noSpeechProb,
+          temperature: options.temperature,
+          attention: state.attention,
+        },
+      });
+    });
+    if (staying.length === 0) return;
+    let cache = step.cache;
+    if (staying.length < rows.length) {
+      cache = sessions.selectCacheRows(cache, staying);
+      hidden = sessions.selectRows(hidden, staying);
+      rows = staying.map((row) => rows[row]!);
+    }
+    try {
+      step = await sessions.step(next, rows.length, hidden, cache, wantAttention);
+    } catch (error) {
+      for (const index of rows) settle(index, { error });
+      return;
+    }
+  }
+}

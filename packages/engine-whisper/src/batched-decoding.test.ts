@@ -1,0 +1,212 @@
+/**
+ * Batched decoding (transcribeBatch) gives every piece exactly what transcribing it alone
+ * gives: token ids, text, language, segment times and confidence fields, word times.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { TranscribeRequest, TranscriptionResult } from '@talkies/core';
+import { hasShared, readJfk } from '../test/support/shared-assets.js';
+import { createBackend, generatedModels, request } from '../test/support/whisper-fixtures.js';
+import type { WhisperBackend } from './whisper-backend.js';
+import { WhisperSessions } from './whisper-sessions.js';
+
+const TINY = 'whisper-test-tiny';
+const STAMPED = 'whisper-test-tiny_timestamped';
+const RATE = 16000;
+let models: Awaited<ReturnType<typeof generatedModels>>;
+beforeAll(async () => {
+  models = await generatedModels([TINY, STAMPED]);
+});
+afterAll(async () => {
+  await models?.remove();
+});
+
+/** Speech when ../shared is there, a chirp otherwise: the random model does not care. */
+function speech(): Float32Array {
+  if (hasShared('audio/jfk.wav')) return readJfk();
+  return Float32Array.from({ length: RATE * 11 }, (_, index) => 0.3 * Math.sin(0.00002 * index * index));
+}
+
+/** `seconds` of audio: the speech repeated, with a half-second gap between copies. */
+function piece(seconds: number, offset = 0): Float32Array {
+  const source = speech();
+  const out = new Float32Array(Math.round(seconds * RATE));
+  for (let index = 0; index < out.length; index++) {
+    const position = (index + offset * RATE) % (source.length + RATE / 2);
+    out[index] = position < source.length ? source[position]! : 0;
+  }
+  return out;
+}
+
+/**
+ * The model calls a batch makes, as `kind×rows`: encoder runs, and decoder calls that start
+ * a sequence batch (`first`: no cache yet; a language detection is one of these with one
+ * token per row). Steps with a cache are not listed.
+ */
+async function modelCalls<T>(work: () => Promise<T>): Promise<{ value: T; calls: string[] }> {
+  const calls: string[] = [];
+  const encode = vi.spyOn(WhisperSessions.prototype, 'encodeBatch');
+  const step = vi.spyOn(WhisperSessions.prototype, 'step');
+  try {
+    const value = await work();
+    for (const [order, kind, size] of [
+      ...encode.mock.calls.map((call, index) => [encode.mock.invocationCallOrder[index]!, 'encode', call[0].length] as const),
+      ...step.mock.calls.flatMap((call, index) => (call[3] === undefined ? [[step.mock.invocationCallOrder[index]!, call[0].length === call[1] ? 'detect' : 'first', call[1]] as const] : [])),
+    ].sort((a, b) => a[0] - b[0])) {
+      calls.push(`${kind}×${size}`);
+    }
+    return { value, calls };
+  } finally {
+    encode.mockRestore();
+    step.mockRestore();
+  }
+}
+
+async function singles(backend: WhisperBackend, requests: TranscribeRequest[]): Promise<TranscriptionResult[]> {
+  const results: TranscriptionResult[] = [];
+  for (const item of requests) results.push(await backend.transcribe(item));
+  return results;
+}
+
+describe('transcribeBatch on the generated tiny model', () => {
+  let backend: WhisperBackend;
+  beforeAll(async () => {
+    backend = createBackend(models.dataDir, TINY, { maxBatchSize: 4 });
+    await backend.load();
+  });
+  afterAll(async () => {
+    await backend.dispose();
+  });
+
+  it('declares its batch size, from the option or from the model size', async () => {
+    expect(backend.capabilities.maxBatchSize).toBe(4);
+    const automatic = createBackend(models.dataDir, TINY);
+    await automatic.load();
+    // 2 layers × 2 heads × 32 × 1500 positions × 2 (keys, values) × 4 bytes per sequence: the cap of 8 applies.
+    expect(automatic.capabilities.maxBatchSize).toBe(8);
+    await automatic.dispose();
+  });
+
+  it('pieces of very different lengths, with and without timestamps: identical to one by one, in shared model calls', async () => {
+    const requests = [
+      request(piece(0.6), { language: 'en', timestamps: true }),
+      request(piece(11), { language: 'en', timestamps: true }),
+      request(piece(4, 2), { language: 'en' }),
+      request(piece(27, 3), { language: 'en', timestamps: true }),
+    ];
+    const expected = await singles(backend, requests);
+    const { value: batched, calls } = await modelCalls(() => Promise.all(backend.transcribeBatch(requests)));
+    expect(batched).toEqual(expected);
+    // Pieces ended at different steps (one ends early and leaves the batch).
+    const lengths = expected.map((result) => result.segments.flatMap((segment) => segment.tokens ?? []).length);
+    expect(new Set(lengths).size).toBeGreaterThan(1);
+    // One encoder run and batched decoder loops: the timestamp pieces share a prompt length,
+    // the <|notimestamps|> piece has one more token and decodes in its own group.
+    expect(calls).toEqual(['encode×4', 'first×3', 'first×1']);
+  });
+
+  it('detects each piece’s language in one batched step when none is given', async () => {
+    const requests = [request(piece(3)), request(piece(8, 1), { timestamps: true }), request(piece(5, 4))];
+    const expected = await singles(backend, requests);
+    const { value, calls } = await modelCalls(() => Promise.all(backend.transcribeBatch(requests)));
+    expect(value).toEqual(expected);
+    expect(calls.slice(0, 2)).toEqual(['encode×3', 'detect×3']);
+  });
+
+  it('keeps each piece’s own prompt, task and temperature', async () => {
+    const requests = [
+      request(piece(6), { language: 'en', prompt: 'Hello there' }),
+      request(piece(6, 1), { language: 'de', task: 'translate' }),
+      request(piece(6, 2), { language: 'en', temperature: 0.7 }),
+      request(piece(6, 3), { language: 'en' }),
+    ];
+    const expected = await singles(backend, requests);
+    expect(await Promise.all(backend.transcribeBatch(requests))).toEqual(expected);
+  });
+
+  it('splits a batch larger than the engine size', async () => {
+    const requests = Array.from({ length: 6 }, (_, index) => request(piece(2 + index, index), { language: 'en' }));
+    const expected = await singles(backend, requests);
+    const { value, calls } = await modelCalls(() => Promise.all(backend.transcribeBatch(requests)));
+    expect(value).toEqual(expected);
+    // The oldest waiting call goes first: the last two windows are encoded before the first four decode.
+    expect(calls).toEqual(['encode×4', 'encode×2', 'first×4', 'first×2']);
+  });
+
+  it('drops an aborted piece from the batch and finishes the others as alone', async () => {
+    const controller = new AbortController();
+    const requests = [
+      request(piece(9), { language: 'en', timestamps: true }),
+      request(piece(9, 1), { language: 'en', timestamps: true, signal: controller.signal }),
+      request(piece(9, 2), { language: 'en', timestamps: true }),
+    ];
+    const expected = await singles(backend, [requests[0]!, requests[2]!]);
+    const results = backend.transcribeBatch(requests);
+    setImmediate(() => controller.abort());
+    const outcomes = await Promise.allSettled(results);
+    expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { code: 'ABORTED' } });
+    expect([outcomes[0], outcomes[2]]).toEqual(expected.map((value) => ({ status: 'fulfilled', value })));
+  });
+
+  it('answers an empty batch with an empty array, and refuses before load', async () => {
+    expect(backend.transcribeBatch([])).toEqual([]);
+    const unloaded = createBackend(models.dataDir, TINY);
+    const [failure] = await Promise.allSettled(unloaded.transcribeBatch([request(piece(1))]));
+    expect(failure).toMatchObject({ status: 'rejected', reason: { code: 'MODEL_NOT_LOADED' } });
+  });
+});
+
+describe('transcribeBatch with temperature fallback and beam search', () => {
+  it('redoes a piece at the next temperatures as it would alone', async () => {
+    const fallback = createBackend(models.dataDir, TINY, { temperatureFallback: true, noSpeechThreshold: 1, maxBatchSize: 3 });
+    await fallback.load();
+    try {
+      const requests = [request(piece(2), { language: 'en' }), request(piece(1, 3), { language: 'en' })];
+      const expected = await singles(fallback, requests);
+      // Random weights: every decode is unlikely, so every temperature is tried.
+      expect(expected.map((result) => result.segments[0]!.temperature)).toEqual([1, 1]);
+      expect(await Promise.all(fallback.transcribeBatch(requests))).toEqual(expected);
+    } finally {
+      await fallback.dispose();
+    }
+  });
+
+  it('beam search decodes each window alone, with the same results', async () => {
+    const beams = createBackend(models.dataDir, TINY, { beamSize: 3, maxBatchSize: 3 });
+    await beams.load();
+    try {
+      const requests = [request(piece(3), { language: 'en', timestamps: true }), request(piece(7, 1), { language: 'en' })];
+      const expected = await singles(beams, requests);
+      const { value, calls } = await modelCalls(() => Promise.all(beams.transcribeBatch(requests)));
+      expect(value).toEqual(expected);
+      expect(calls).toEqual(['encode×2', 'first×1', 'first×1']);
+    } finally {
+      await beams.dispose();
+    }
+  });
+});
+
+describe('transcribeBatch with word timestamps (generated _timestamped model)', () => {
+  it('aligns words per piece, over several seek windows, as alone', async () => {
+    const stamped = createBackend(models.dataDir, STAMPED, { maxBatchSize: 4 });
+    await stamped.load();
+    try {
+      expect(stamped.capabilities.wordTimestamps).toBe(true);
+      const requests = [
+        request(piece(25), { language: 'en', timestamps: true }),
+        request(piece(3, 1), { language: 'en', timestamps: true }),
+        request(piece(45, 2), { language: 'en', timestamps: true }),
+        request(piece(12, 3), { language: 'en', timestamps: true }),
+      ];
+      const expected = await singles(stamped, requests);
+      // The model ends segments inside the window: the long pieces take several seek passes.
+      expect(expected[0]!.segments.map((segment) => segment.seek).filter((seek, index, all) => all.indexOf(seek) === index).length).toBeGreaterThan(1);
+      expect(expected.every((result) => result.words.length > 0)).toBe(true);
+      const { value, calls } = await modelCalls(() => Promise.all(stamped.transcribeBatch(requests)));
+      expect(value).toEqual(expected);
+      expect(calls[0]).toBe('encode×4');
+      expect(calls.filter((call) => call.startsWith('first')).some((call) => call !== 'first×1')).toBe(true);
+    } finally {
+      await stamped.dispose();
+    }
+  });
+});
