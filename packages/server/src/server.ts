@@ -16,6 +16,7 @@ import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
 import { SpeechService } from './speech-service.js';
 import { ChunkerToken, SweeperToken } from './tokens.js';
+import { WyomingServer, type WyomingAddress } from './wyoming-server.js';
 
 export interface StartOptions {
   /** Defaults to `loadConfig(process.env)`; tests pass overrides. */
@@ -36,6 +37,8 @@ export interface RunningServer {
   catalog: ModelCatalog;
   sweeper: IdleSweeper;
   logger: Logger;
+  /** The Wyoming server's address, when `TALKIES_WYOMING_PORT` turned it on. */
+  wyoming?: WyomingAddress;
   /** Stop accepting, let in-flight requests finish, dispose the models. */
   close(): Promise<void>;
 }
@@ -73,6 +76,20 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     }
   }
 
+  // Wyoming (Home Assistant) listens first: a taken port stops the boot before HTTP is up.
+  const wyomingServer = container.resolve(WyomingServer);
+  let wyoming: WyomingAddress | undefined;
+  if (config.wyomingPort !== undefined) {
+    try {
+      wyoming = await wyomingServer.listen(config.wyomingPort);
+    } catch (error) {
+      await catalog.close();
+      await chunker.dispose();
+      container.resolve(SpeechService).close();
+      throw error;
+    }
+  }
+
   const app = await createApp(container);
   const handle = app.callback();
   let draining = false;
@@ -92,6 +109,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (error: unknown) => {
+    await wyomingServer.close();
+    throw error;
   });
   sweeper.start();
   const address = server.address();
@@ -110,7 +130,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
       deadline.unref();
-      await stopped;
+      await Promise.all([stopped, wyomingServer.close()]);
       clearTimeout(deadline);
       await catalog.close();
       await chunker.dispose();
@@ -119,5 +139,5 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       logger.info('talkies stopped');
     })());
 
-  return { url, port, config, container, catalog, sweeper, logger, close };
+  return { url, port, config, container, catalog, sweeper, logger, ...(wyoming ? { wyoming } : {}), close };
 }
