@@ -79,7 +79,7 @@ describe('wyoming: describe', () => {
     expect(asr[0].supports_transcript_streaming).toBe(true);
     expect(tts).toHaveLength(1);
     artifact(tts[0]);
-    expect(tts[0].supports_synthesize_streaming).toBe(false);
+    expect(tts[0].supports_synthesize_streaming).toBe(true);
     // espeak's voices, listed before the model was ever loaded, named <model>/<voice>.
     expect(server.catalog.pool.isLoaded('espeak')).toBe(false);
     const voices = tts[0].voices as Array<Record<string, any>>;
@@ -336,6 +336,50 @@ describe('wyoming: synthesize', () => {
     expect(german.length).toBeGreaterThan(1000);
     expect(german.equals(named)).toBe(true);
     expect(german.equals(english)).toBe(false);
+  });
+
+  it('streams: synthesize-start, text in pieces that split words, speech before the text has all arrived, one audio-start and audio-stop, then synthesize-stopped', async () => {
+    const client = await connect();
+    client.send('synthesize-start', { voice: { name: 'espeak/en-us' } });
+    client.send('synthesize-chunk', { text: 'Hello the' });
+    client.send('synthesize-chunk', { text: 're. How a' });
+    // The first sentence is complete: its audio comes while the rest of the text is unsent.
+    const early = await client.until(['audio-chunk']);
+    expect(early.map((event) => event.type)).toEqual(['audio-start', 'audio-chunk']);
+    expect(early[0]!.data).toMatchObject({ rate: 22050, width: 2, channels: 1 });
+    client.send('synthesize-chunk', { text: 're you? Fi' });
+    client.send('synthesize-chunk', { text: 'ne.' });
+    // The full text again, for servers without streaming: ignored inside a stream.
+    client.send('synthesize', { text: 'Hello there. How are you? Fine.', voice: { name: 'espeak/en-us' } });
+    client.send('synthesize-stop');
+    const rest = await client.until(['synthesize-stopped']);
+    client.close();
+    const events = [...early, ...rest];
+    const types = events.map((event) => event.type);
+    expect(types.filter((type) => type === 'audio-start')).toHaveLength(1);
+    expect(types.filter((type) => type === 'audio-stop')).toHaveLength(1);
+    expect(types.slice(-2)).toEqual(['audio-stop', 'synthesize-stopped']);
+    // Each sentence spoken as the speech route speaks it alone.
+    const expected: Buffer[] = [];
+    for (const sentence of ['Hello there.', 'How are you?', 'Fine.']) {
+      const http = await fetch(`${server.url}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'espeak', voice: 'en-us', input: sentence, response_format: 'pcm' }),
+      });
+      expected.push(Buffer.from(await http.arrayBuffer()));
+    }
+    expect(audioOf(events).equals(Buffer.concat(expected))).toBe(true);
+  });
+
+  it('answers synthesize-chunk or synthesize-stop outside a streaming synthesis with an error event', async () => {
+    for (const type of ['synthesize-chunk', 'synthesize-stop']) {
+      const client = await connect();
+      client.send(type, { text: 'x' });
+      expect(await client.next()).toMatchObject({ type: 'error', data: { code: 'INVALID_REQUEST', text: expect.stringMatching(/before synthesize-start/) } });
+      await client.ended;
+      client.close();
+    }
   });
 
   it('answers blank text with a bare audio-stop', async () => {
