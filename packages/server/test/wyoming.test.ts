@@ -264,7 +264,8 @@ describe('wyoming: transcribe', () => {
     const client = await connect();
     client.send('audio-start', HA_FORMAT);
     sendAudio(client, pcm16(tone(0.5, 16000)), HA_FORMAT);
-    await until(async () => (await activeRequests('scripted-asr')) === 1, 5000);
+    const wyoming = server.container.resolve(WyomingServer);
+    await until(() => (wyoming.streamingSeconds()[0] ?? 0) >= 0.5, 5000);
     // Nothing more: bodyIdleTimeoutSeconds is 1 here.
     await client.ended;
     await until(async () => (await activeRequests('scripted-asr')) === 0, 5000);
