@@ -29,6 +29,8 @@ import { announceWyoming, type WyomingAnnouncement } from './wyoming-zeroconf.js
 export const WYOMING_MAX_HEADER_BYTES = 64 * 1024;
 /** Largest payload (one audio chunk) accepted. */
 export const WYOMING_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Connections served at once; more are closed as they arrive (Home Assistant opens one per request). */
+export const WYOMING_MAX_CONNECTIONS = 128;
 /** A connection idle between requests for this long is closed. */
 const IDLE_CONNECTION_SECONDS = 300;
 /** Samples per `audio-chunk` sent for synthesised speech (as wyoming-piper sends). */
@@ -133,7 +135,9 @@ class WyomingConnection {
   #chunks(socket: Socket, config: ServerConfig): AsyncIterable<Buffer> {
     const chunks = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const next = async (): Promise<IteratorResult<Buffer>> => {
-      const seconds = this.#reader.midEvent ? config.bodyIdleTimeoutSeconds || IDLE_CONNECTION_SECONDS : IDLE_CONNECTION_SECONDS;
+      // Mid-request (inside an event, or an audio or text stream that holds a model), the
+      // client must keep sending; between requests it may sit idle longer.
+      const seconds = this.#reader.midEvent || this.#inRequest ? config.bodyIdleTimeoutSeconds || IDLE_CONNECTION_SECONDS : IDLE_CONNECTION_SECONDS;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ConnectionLost(`the Wyoming client sent nothing for ${seconds} s`)), seconds * 1000);
@@ -145,6 +149,11 @@ class WyomingConnection {
       }
     };
     return { [Symbol.asyncIterator]: () => ({ next }) };
+  }
+
+  /** An audio stream or a streaming synthesis is open: a request spans several events. */
+  get #inRequest(): boolean {
+    return this.#transcription !== undefined || this.#streamingSpeech !== undefined;
   }
 
   /** Seconds of audio read from the client into the open transcription, if one is open. */
@@ -160,7 +169,7 @@ class WyomingConnection {
   /** Shutdown: an idle connection ends now; a busy one after its current request. */
   shutdown(): void {
     this.#closing = true;
-    if (!this.#busy) this.#stopReading();
+    if (!this.#busy && !this.#inRequest) this.#stopReading();
   }
 
   /** Cut the connection now (shutdown deadline). */
@@ -171,7 +180,8 @@ class WyomingConnection {
   async run(): Promise<void> {
     try {
       for (;;) {
-        if (this.#closing) break;
+        // Shutting down: a stream in progress (audio-start … audio-stop) is finished first.
+        if (this.#closing && !this.#inRequest) break;
         const event = await this.#read();
         if (event === undefined) break;
         this.#busy = true;
@@ -566,6 +576,8 @@ export class WyomingServer {
       });
     });
     server.on('error', (error) => this.logger.error({ err: error }, 'wyoming: server error'));
+    // Each connection may hold one event in memory: the count bounds the total.
+    server.maxConnections = WYOMING_MAX_CONNECTIONS;
     const address = server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
     this.logger.info({ host: this.config.host, port: bound }, 'wyoming server is listening');
@@ -592,6 +604,11 @@ export class WyomingServer {
     await Promise.all([...this.#connections].map((connection) => connection.closed));
     await stopped;
     clearTimeout(deadline);
+  }
+
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.#connections.size;
   }
 
   /** Seconds of audio each open transcription has read from its client (for tests and diagnostics). */
