@@ -13,10 +13,15 @@ import { defaultLanguages } from './nemo-languages.js';
 /** What a family's runtime module gives the backend once loaded. */
 export interface LoadedNemoModel {
   transcribe(request: TranscribeRequest): Promise<TranscriptionResult>;
+  /** Parakeet: greedy TDT over several pieces in one decoder-joint call per step. */
+  transcribeBatch?(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>>;
   release(): Promise<void>;
 }
 
 export const FAMILIES: readonly NemoFamily[] = ['parakeet', 'canary_multitask', 'canary_salm'];
+
+/** Pieces Parakeet prefers per batch: the VAD chunker's groups, and a batch across requests. */
+export const PARAKEET_BATCH_SIZE = 8;
 
 export function familyOf(executor: string): NemoFamily {
   if ((FAMILIES as readonly string[]).includes(executor)) return executor as NemoFamily;
@@ -35,6 +40,8 @@ export class NemoBackend implements AsrBackend {
   readonly defaultConcurrency = 1;
   readonly family: NemoFamily;
   readonly capabilities: AsrCapabilities;
+  /** Parakeet only (see {@link AsrBackend.transcribeBatch}); absent for Canary and canary-qwen. */
+  readonly transcribeBatch?: (requests: readonly TranscribeRequest[]) => Array<Promise<TranscriptionResult>>;
   readonly #context: EngineContext<NemoOptions>;
   #loaded?: LoadedNemoModel;
 
@@ -52,7 +59,9 @@ export class NemoBackend implements AsrBackend {
       translation: this.family === 'canary_multitask',
       languages: entry.languages ?? defaultLanguages(this.family, entry.repo),
       longForm: false,
+      ...(this.family === 'parakeet' ? { maxBatchSize: PARAKEET_BATCH_SIZE } : {}),
     };
+    if (this.family === 'parakeet') this.transcribeBatch = (requests) => this.#transcribeBatch(requests);
   }
 
   get #where(): string {
@@ -118,7 +127,8 @@ export class NemoBackend implements AsrBackend {
     );
   }
 
-  async transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
+  /** The loaded model, after the request's own checks (not loaded 503, language 400, translate 400). */
+  #admit(request: TranscribeRequest): LoadedNemoModel {
     const loaded = this.#loaded;
     const modelId = this.#context.modelId;
     if (!loaded) throw new SpeechError('MODEL_NOT_LOADED', `model '${modelId}' is not loaded`, { executor: this.family, model: modelId });
@@ -126,8 +136,14 @@ export class NemoBackend implements AsrBackend {
     if (request.task === 'translate' && !this.capabilities.translation) {
       throw new SpeechError('UNSUPPORTED_CAPABILITY', `model '${modelId}' cannot translate`, { param: 'model', executor: this.family, model: modelId });
     }
+    return loaded;
+  }
+
+  /** The runtime's answer with the ignored options noted, its failures as SpeechErrors. */
+  async #finish(request: TranscribeRequest, running: Promise<TranscriptionResult>): Promise<TranscriptionResult> {
+    const modelId = this.#context.modelId;
     try {
-      const result = await loaded.transcribe(request);
+      const result = await running;
       if (request.prompt || request.temperature) {
         result.warnings = [...(result.warnings ?? []), `the ${this.family} engine ignores ${[request.prompt ? 'prompt' : '', request.temperature ? 'temperature' : ''].filter(Boolean).join(' and ')} (greedy decoding, no text prompt)`];
       }
@@ -139,5 +155,31 @@ export class NemoBackend implements AsrBackend {
         executor: this.family, model: modelId, cause: error,
       });
     }
+  }
+
+  async transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
+    const loaded = this.#admit(request);
+    return this.#finish(request, loaded.transcribe(request));
+  }
+
+  /** Each request is checked on its own: one that fails its checks rejects alone, the rest decode together. */
+  #transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>> {
+    const admitted: Array<{ index: number; loaded: LoadedNemoModel }> = [];
+    const results: Array<Promise<TranscriptionResult>> = requests.map((request, index) => {
+      try {
+        admitted.push({ index, loaded: this.#admit(request) });
+        return undefined as never;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+    const loaded = admitted[0]?.loaded;
+    if (!loaded) return results;
+    const batch = admitted.map(({ index }) => requests[index]!);
+    const running = loaded.transcribeBatch ? loaded.transcribeBatch(batch) : batch.map((request) => loaded.transcribe(request));
+    admitted.forEach(({ index }, position) => {
+      results[index] = this.#finish(requests[index]!, running[position]!);
+    });
+    return results;
   }
 }

@@ -11,7 +11,7 @@ import { parseModelConfig, type NemoModelConfig } from './nemo-model-config.js';
 import { NemoLogMel } from './nemo-log-mel.js';
 import { NemoVocabulary } from './nemo-vocabulary.js';
 import { createSessions, inputShape, loadOrt, requireNames, type Ort, type Session, type Tensor } from './onnx-sessions.js';
-import { decodeTdt, type TdtToken } from './tdt-decoder.js';
+import { decodeTdt, decodeTdtBatch, type TdtBatchSequence, type TdtToken } from './tdt-decoder.js';
 import { timeTokens, transducerResult, type TimedToken } from './transducer-result.js';
 
 export interface EncodedAudio {
@@ -136,5 +136,106 @@ export class ParakeetModel {
   async transcribe(request: TranscribeRequest): Promise<TranscriptionResult> {
     const timed = await this.timedTokens(request.audio, request.signal);
     return transducerResult(timed, this.vocabulary, { language: request.language, timestamps: request.timestamps });
+  }
+
+  /**
+   * Several pieces at once: each piece's front end and encoder run on their own (a padded
+   * batch would change the encoder's last frames on exports that do not mask padding), then
+   * greedy TDT steps every piece still decoding in one decoder-joint call (the export's
+   * batch dimension), each with its own frame, last token and prediction-network state.
+   * Each piece settles as soon as it is decoded, with the result `transcribe()` gives it;
+   * an aborted piece leaves the batch alone.
+   */
+  transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>> {
+    const settlers: Array<{ resolve: (result: TranscriptionResult) => void; reject: (error: unknown) => void }> = [];
+    const promises = requests.map(
+      () => new Promise<TranscriptionResult>((resolve, reject) => settlers.push({ resolve, reject })),
+    );
+    void this.#decodeBatch(requests, settlers).catch((error: unknown) => {
+      for (const settler of settlers) settler.reject(error);
+    });
+    return promises;
+  }
+
+  async #decodeBatch(
+    requests: readonly TranscribeRequest[],
+    settlers: ReadonlyArray<{ resolve: (result: TranscriptionResult) => void; reject: (error: unknown) => void }>,
+  ): Promise<void> {
+    const [layers1, , size1] = this.#stateShapes[0] as [number, number, number];
+    const [layers2, , size2] = this.#stateShapes[1] as [number, number, number];
+    const sequences: Array<TdtBatchSequence<[Float32Array, Float32Array]>> = [];
+    const encodedRows: Float32Array[] = [];
+    let dimension = 0;
+    for (const [index, request] of requests.entries()) {
+      const settler = settlers[index]!;
+      const finish = (tokens: TdtToken[], frames: number) =>
+        transducerResult(timeTokens(tokens, frames, this.config.frameSeconds), this.vocabulary, { language: request.language, timestamps: request.timestamps });
+      try {
+        request.signal.throwIfAborted();
+        const features = this.frontEnd.compute(request.audio);
+        if (features.frames === 0) {
+          settler.resolve(finish([], 0));
+          continue;
+        }
+        const encoded = await this.encode(features.data, features.frames);
+        dimension = encoded.dimension;
+        encodedRows[sequences.length] = encoded.rows;
+        sequences.push({
+          frames: encoded.frames,
+          initialState: [new Float32Array(layers1 * size1), new Float32Array(layers2 * size2)],
+          signal: request.signal,
+          settle: (outcome) => {
+            if ('error' in outcome) settler.reject(outcome.error);
+            else settler.resolve(finish(outcome.tokens, encoded.frames));
+          },
+        });
+      } catch (error) {
+        settler.reject(error);
+      }
+    }
+    if (sequences.length === 0) return;
+    const ort = this.#ort;
+    await decodeTdtBatch<[Float32Array, Float32Array]>({
+      sequences,
+      vocabularySize: this.vocabulary.size,
+      blank: this.blank,
+      maxTokensPerStep: this.maxTokensPerStep,
+      step: async (rows, frames, lastTokens, states) => {
+        const batch = rows.length;
+        const frameRows = new Float32Array(batch * dimension);
+        rows.forEach((sequence, row) => {
+          frameRows.set(encodedRows[sequence]!.subarray(frames[row]! * dimension, (frames[row]! + 1) * dimension), row * dimension);
+        });
+        // [layers, batch, size]: row `row` of layer `layer` is that sequence's layer.
+        const stack = (layers: number, size: number, pick: (state: [Float32Array, Float32Array]) => Float32Array) => {
+          const data = new Float32Array(layers * batch * size);
+          states.forEach((state, row) => {
+            const own = pick(state);
+            for (let layer = 0; layer < layers; layer++) data.set(own.subarray(layer * size, (layer + 1) * size), (layer * batch + row) * size);
+          });
+          return new ort.Tensor('float32', data, [layers, batch, size]);
+        };
+        const output = await this.decoderJoint.run({
+          encoder_outputs: new ort.Tensor('float32', frameRows, [batch, dimension, 1]),
+          targets: new ort.Tensor('int32', Int32Array.from(lastTokens), [batch, 1]),
+          target_length: new ort.Tensor('int32', new Int32Array(batch).fill(1), [batch]),
+          input_states_1: stack(layers1, size1, (state) => state[0]),
+          input_states_2: stack(layers2, size2, (state) => state[1]),
+        });
+        const unstack = (tensor: Tensor, layers: number, size: number, row: number) => {
+          const data = tensor.data as Float32Array;
+          const own = new Float32Array(layers * size);
+          for (let layer = 0; layer < layers; layer++) own.set(data.subarray((layer * batch + row) * size, (layer * batch + row + 1) * size), layer * size);
+          return own;
+        };
+        const next = rows.map((_, row): [Float32Array, Float32Array] => [
+          unstack(output.output_states_1!, layers1, size1, row),
+          unstack(output.output_states_2!, layers2, size2, row),
+        ]);
+        const logits = (output.outputs!.data as Float32Array).slice();
+        for (const tensor of Object.values(output)) tensor.dispose?.();
+        return { logits, states: next };
+      },
+    });
   }
 }

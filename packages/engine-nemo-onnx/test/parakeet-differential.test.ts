@@ -110,6 +110,11 @@ describe.skipIf(!hasShared('audio/jfk.wav', 'audio/stereo_diarization.wav'))('di
         pieces.push(chunkRequest.audio.slice());
         return backend.transcribe(chunkRequest);
       },
+      // Parakeet batches: the chunker may hand over several pieces at once.
+      transcribeBatch: (chunkRequests) => {
+        for (const chunkRequest of chunkRequests) pieces.push(chunkRequest.audio.slice());
+        return backend.transcribeBatch!(chunkRequests);
+      },
     };
     const stitched = await chunker.transcribe(recorder, long, { task: 'transcribe', timestamps: true, signal: new AbortController().signal });
     expect(pieces.length).toBeGreaterThan(1);

@@ -137,6 +137,19 @@ const environmentSchema = z.object({
     .transform((value) => (value ?? '').trim()),
   TALKIES_CORS_ORIGINS: corsOrigins,
   TALKIES_METRICS_PUBLIC: flag(false),
+  TALKIES_WYOMING_PORT: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === '') return undefined;
+      const port = Number(value);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        context.addIssue({ code: 'custom', message: `TALKIES_WYOMING_PORT '${value}' is not a port (0-65535, usually 10300; empty turns Wyoming off)` });
+        return z.NEVER;
+      }
+      return port;
+    }),
+  TALKIES_WYOMING_ZEROCONF: flag(true),
 });
 
 export interface ServerConfig {
@@ -186,6 +199,10 @@ export interface ServerConfig {
   metricsPublic: boolean;
   /** TALKIES_VAD_*: when and how long audio is cut at speech pauses. */
   longAudio: LongAudioOptions;
+  /** TCP port of the Wyoming server (Home Assistant), on `host`; undefined: no Wyoming server. */
+  wyomingPort?: number;
+  /** Announce the Wyoming server over zeroconf (`_wyoming._tcp`) when it is on and not on loopback. */
+  wyomingZeroconf: boolean;
 }
 
 /** Parse the environment (LOG_LEVEL is accepted when TALKIES_LOG_LEVEL is unset). */
@@ -228,6 +245,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env, cwd = p
     corsOrigins: env.TALKIES_CORS_ORIGINS,
     metricsPublic: env.TALKIES_METRICS_PUBLIC,
     longAudio,
+    wyomingPort: env.TALKIES_WYOMING_PORT,
+    wyomingZeroconf: env.TALKIES_WYOMING_ZEROCONF,
   };
 }
 

@@ -14,8 +14,10 @@ import { createApp } from './app.js';
 import { composeServer } from './composition-root.js';
 import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
+import { RealtimeTranscriptionServer } from './realtime-transcription.js';
 import { SpeechService } from './speech-service.js';
 import { ChunkerToken, SweeperToken } from './tokens.js';
+import { WyomingServer, type WyomingAddress } from './wyoming-server.js';
 
 export interface StartOptions {
   /** Defaults to `loadConfig(process.env)`; tests pass overrides. */
@@ -36,6 +38,8 @@ export interface RunningServer {
   catalog: ModelCatalog;
   sweeper: IdleSweeper;
   logger: Logger;
+  /** The Wyoming server's address, when `TALKIES_WYOMING_PORT` turned it on. */
+  wyoming?: WyomingAddress;
   /** Stop accepting, let in-flight requests finish, dispose the models. */
   close(): Promise<void>;
 }
@@ -73,6 +77,20 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     }
   }
 
+  // Wyoming (Home Assistant) listens first: a taken port stops the boot before HTTP is up.
+  const wyomingServer = container.resolve(WyomingServer);
+  let wyoming: WyomingAddress | undefined;
+  if (config.wyomingPort !== undefined) {
+    try {
+      wyoming = await wyomingServer.listen(config.wyomingPort);
+    } catch (error) {
+      await catalog.close();
+      await chunker.dispose();
+      container.resolve(SpeechService).close();
+      throw error;
+    }
+  }
+
   const app = await createApp(container);
   const handle = app.callback();
   let draining = false;
@@ -84,6 +102,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     response.once('close', () => inFlight.delete(response));
     void handle(request, response);
   });
+  // WebSocket upgrades: /v1/realtime (transcription sessions).
+  const realtime = container.resolve(RealtimeTranscriptionServer);
+  realtime.attach(server);
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -92,6 +113,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (error: unknown) => {
+    await wyomingServer.close();
+    throw error;
   });
   sweeper.start();
   const address = server.address();
@@ -105,12 +129,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     (closing ??= (async () => {
       sweeper.stop();
       draining = true;
+      realtime.close();
       for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close');
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
       deadline.unref();
-      await stopped;
+      await Promise.all([stopped, wyomingServer.close()]);
       clearTimeout(deadline);
       await catalog.close();
       await chunker.dispose();
@@ -119,5 +144,5 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       logger.info('talkies stopped');
     })());
 
-  return { url, port, config, container, catalog, sweeper, logger, close };
+  return { url, port, config, container, catalog, sweeper, logger, ...(wyoming ? { wyoming } : {}), close };
 }
