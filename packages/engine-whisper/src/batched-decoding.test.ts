@@ -148,6 +148,14 @@ describe('transcribeBatch on the generated tiny model', () => {
     expect([outcomes[0], outcomes[2]]).toEqual(expected.map((value) => ({ status: 'fulfilled', value })));
   });
 
+  it("fails a piece with a bad request alone (its own 400), the others decode as alone", async () => {
+    const requests = [request(piece(5), { language: 'en' }), request(piece(5, 1), { language: 'klingon' }), request(piece(3, 2), { language: 'en' })];
+    const expected = await singles(backend, [requests[0]!, requests[2]!]);
+    const outcomes = await Promise.allSettled(backend.transcribeBatch(requests));
+    expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_REQUEST', status: 400 } });
+    expect([outcomes[0], outcomes[2]]).toEqual(expected.map((value) => ({ status: 'fulfilled', value })));
+  });
+
   it('answers an empty batch with an empty array, and refuses before load', async () => {
     expect(backend.transcribeBatch([])).toEqual([]);
     const unloaded = createBackend(models.dataDir, TINY);
