@@ -64,6 +64,7 @@ export class ModelCatalog {
             windowMs: config.batchWindowMs,
             maxBatchSize: config.batchMaxSize,
             maxConcurrentBatches: maxConcurrency,
+            onBatch: (size) => metrics.batchStarted(slug, size),
           })
         : instrumented;
       const maxRequests = batches ? maxConcurrency * config.batchMaxSize : maxConcurrency;
