@@ -156,6 +156,8 @@ describe('agreedPrefix', () => {
     expect(agreedPrefix('the quick brown fox', 'the quick brown fox')).toBe('the quick brown fox');
     expect(agreedPrefix('', 'the')).toBe('');
     expect(agreedPrefix('a cat', 'the cat')).toBe('');
+    expect(agreedPrefix('the quick.', 'the quick. quick brown.')).toBe('the quick.');
+    expect(agreedPrefix('the quick', 'the quicker')).toBe('the');
   });
 });
 

@@ -5,7 +5,7 @@
  * ```
  * write(Float32 blocks, any rate) ─► resample to 16 kHz ─► bounded input queue
  *   ─► segmentation: server VAD (Silero, utterances), manual commits, or the VAD chunker (files)
- *   ─► the engine, one call at a time under one pool lease:
+ *   ─► the engine, one call at a time, under a pool lease held while there is work for it:
  *        an engine streaming session (AsrBackend.openStream) while an utterance is spoken, or
  *        re-transcription of the growing utterance at a bounded rate, only new text sent
  *   ─► bounded event queue ─► `for await (const event of live)`
@@ -48,7 +48,11 @@ export interface LiveVoiceSegmentation {
 export type LiveSegmentation = LiveVoiceSegmentation | { type: 'manual' } | { type: 'chunks' };
 
 export interface LiveTranscriptionOptions {
-  /** The pool and model to lease for the session's lifetime (leased on the first call; released at the end). */
+  /**
+   * The pool and model to lease. Live segmentation holds the lease only while an utterance
+   * is open or the engine has work (silence between utterances holds no model, so an idle
+   * socket does not block other requests); `chunks` holds it for the whole recording.
+   */
   pool?: EvictionPool;
   model?: string | PoolModelHandle<AsrBackend>;
   /** Or a backend the caller has already leased (then no lease is taken or released here). */
@@ -184,8 +188,9 @@ interface Utterance {
 export function agreedPrefix(previous: string, text: string): string {
   let length = 0;
   while (length < previous.length && length < text.length && previous[length] === text[length]) length++;
-  if (length === text.length && length === previous.length) return text;
-  // Only whole words: the last word may still be growing.
+  // A word both hypotheses end at the same place is whole; otherwise the last word may still be growing.
+  const boundary = (value: string) => length === value.length || /\s/.test(value[length]!);
+  if (length > 0 && boundary(previous) && boundary(text)) return text.slice(0, length).trimEnd();
   const cut = text.lastIndexOf(' ', length);
   return cut <= 0 ? '' : text.slice(0, cut);
 }
@@ -213,7 +218,11 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
   #pendingFinals = 0;
   #laneIdle = true;
   #laneWaiters: Array<() => void> = [];
-  #backend!: AsrBackend;
+  readonly #backend: AsrBackend;
+  #lease: Lease<AsrBackend> | undefined;
+  #acquiring: Promise<void> | undefined;
+  /** An utterance is open: keep the lease between its engine calls. */
+  #utteranceOpen = false;
   #engineStreaming: boolean;
   #language: string | undefined;
   #finals: ChunkTranscription[] = [];
@@ -222,6 +231,10 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
   constructor(options: LiveTranscriptionOptions) {
     if (!options.backend && !(options.pool && options.model)) throw new TypeError('openLiveTranscription needs a backend, or a pool and a model');
     this.#options = options;
+    const model = options.model;
+    const backend = options.backend ?? (typeof model === 'string' ? options.pool!.backend(model) : model!.backend);
+    if (backend.modality !== 'asr') throw new SpeechError('UNSUPPORTED_CAPABILITY', 'live transcription needs an ASR model', { param: 'model' });
+    this.#backend = backend;
     this.#resampler = new StreamResampler(options.sampleRate, VAD_SAMPLE_RATE);
     this.#maxQueued = Math.max(1, options.maxQueuedSeconds ?? 10) * VAD_SAMPLE_RATE;
     this.#engineStreaming = options.engineStreaming ?? true;
@@ -359,15 +372,36 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     if (this.#abort.signal.aborted) throw new SpeechError('ABORTED', 'the live transcription was closed');
   }
 
-  async #run(): Promise<void> {
-    let lease: Lease<AsrBackend> | undefined;
-    try {
-      if (this.#options.backend) this.#backend = this.#options.backend;
-      else {
-        lease = await this.#options.pool!.acquire<AsrBackend>(this.#options.model as PoolModelHandle<AsrBackend>, this.#abort.signal);
-        this.#backend = lease.backend;
+  /** Takes the pool lease if the session has none (a backend given by the caller needs none). */
+  async #holdLease(): Promise<void> {
+    if (this.#options.backend || this.#lease) return;
+    this.#acquiring ??= (async () => {
+      try {
+        const lease = await this.#options.pool!.acquire<AsrBackend>(this.#options.model as PoolModelHandle<AsrBackend>, this.#abort.signal);
+        if (this.#abort.signal.aborted) {
+          lease.release();
+          this.#throwIfAborted();
+        }
+        this.#lease = lease;
+      } finally {
+        this.#acquiring = undefined;
       }
-      if (this.#options.segmentation.type === 'chunks') await this.#runChunks();
+    })();
+    await this.#acquiring;
+  }
+
+  #releaseLease(): void {
+    const lease = this.#lease;
+    this.#lease = undefined;
+    lease?.release();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      if (this.#options.segmentation.type === 'chunks') {
+        await this.#holdLease();
+        await this.#runChunks();
+      }
       else await this.#runUtterances();
       await this.#idleLane();
       this.#throwIfAborted();
@@ -386,7 +420,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     } finally {
       this.#closed = true;
       this.#wake();
-      lease?.release();
+      this.#releaseLease();
     }
   }
 
@@ -395,10 +429,15 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
   /** Runs `task` after every earlier one; a failure of one task does not stop the next. */
   #enqueue(task: () => Promise<void>): Promise<void> {
     this.#laneIdle = false;
-    const run = this.#lane.then(task);
+    const run = this.#lane.then(async () => {
+      await this.#holdLease();
+      await task();
+    });
     this.#lane = run.catch(() => {}).then(() => {
       if (this.#lane === settled) {
         this.#laneIdle = true;
+        // Between utterances the model is free for other requests.
+        if (!this.#utteranceOpen && this.#options.segmentation.type !== 'chunks') this.#releaseLease();
         const waiters = this.#laneWaiters;
         this.#laneWaiters = [];
         for (const waiter of waiters) waiter();
@@ -565,6 +604,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     let lastSpeechEnd = 0;
 
     const open = async (start: number, prefix: Float32Array) => {
+      this.#utteranceOpen = true;
       utterance = { index: this.#nextUtterance++, start, audio: new SampleBuffer(), fed: 0, partialAt: 0, emitted: '', hypothesis: '', dropped: false, closed: false };
       utterance.audio.append(prefix);
       this.#openSession(utterance);
@@ -574,6 +614,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
       const closing = utterance!;
       closing.closed = true;
       utterance = undefined;
+      this.#utteranceOpen = false;
       silent = 0;
       const end = closing.start + closing.audio.length;
       if (stopped) await this.#emit({ type: 'speech_stopped', utterance: closing.index, audioEndMs: ms(end) });
@@ -662,9 +703,12 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
           utterance.closed = true;
           const session = utterance.session;
           utterance = undefined;
-          void this.#enqueue(async () => {
-            await (await session)?.close();
-          }).catch(() => {});
+          this.#utteranceOpen = false;
+          if (session) {
+            void this.#enqueue(async () => {
+              await (await session)?.close();
+            }).catch(() => {});
+          } else if (this.#laneIdle) this.#releaseLease();
         }
         before.length = 0;
         pending.length = 0;
@@ -755,9 +799,9 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
  * for await (const event of live) if (event.type === 'delta') process.stdout.write(event.text);
  * ```
  *
- * The model is leased from `pool` for the whole session (or `backend` is used as given);
- * the lease is released when `done` has been read, on an error, on `close()`, when the
- * signal aborts, or when the consumer leaves the loop.
+ * The model is leased from `pool` while there is engine work (the whole recording for
+ * `chunks`), or `backend` is used as given; every lease is released when `done` has been
+ * read, on an error, on `close()`, when the signal aborts, or when the consumer leaves.
  */
 export function openLiveTranscription(options: LiveTranscriptionOptions): LiveTranscription {
   return new LiveTranscription(options);

@@ -13,6 +13,7 @@ import { FileStore } from './file-store.js';
 import { FilesRoutes } from './files-routes.js';
 import { LiveTranscriptionService } from './live-transcription-service.js';
 import { McpRoute } from './mcp-route.js';
+import { RealtimeTranscriptionServer } from './realtime-transcription.js';
 import { ServerMetrics } from './metrics.js';
 import { ModelCatalog } from './model-catalog.js';
 import { ModelRoutes } from './model-routes.js';
@@ -56,7 +57,7 @@ export function composeServer(parts: ServerParts): DependencyContainer {
   });
   // One of each per server: the catalog owns the pool, the speech service keeps spare
   // encoders warm, the file store shares in-flight URL downloads between HTTP and MCP.
-  for (const singleton of [ModelCatalog, SpeechService, TranscriptionService, LiveTranscriptionService, FileStore, ModelRoutes, TranscriptionRoute, SpeechRoute, FilesRoutes, McpRoute, WyomingServer]) {
+  for (const singleton of [ModelCatalog, SpeechService, TranscriptionService, LiveTranscriptionService, RealtimeTranscriptionServer, FileStore, ModelRoutes, TranscriptionRoute, SpeechRoute, FilesRoutes, McpRoute, WyomingServer]) {
     container.registerSingleton(singleton as never);
   }
   return container;

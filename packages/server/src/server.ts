@@ -14,6 +14,7 @@ import { createApp } from './app.js';
 import { composeServer } from './composition-root.js';
 import { ModelCatalog } from './model-catalog.js';
 import { FileStore } from './file-store.js';
+import { RealtimeTranscriptionServer } from './realtime-transcription.js';
 import { SpeechService } from './speech-service.js';
 import { ChunkerToken, SweeperToken } from './tokens.js';
 import { WyomingServer, type WyomingAddress } from './wyoming-server.js';
@@ -101,6 +102,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     response.once('close', () => inFlight.delete(response));
     void handle(request, response);
   });
+  // WebSocket upgrades: /v1/realtime (transcription sessions).
+  const realtime = container.resolve(RealtimeTranscriptionServer);
+  realtime.attach(server);
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
@@ -125,6 +129,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     (closing ??= (async () => {
       sweeper.stop();
       draining = true;
+      realtime.close();
       for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close');
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -116,7 +116,7 @@ export async function buildWyomingInfo(catalog: ModelCatalog, logger: Logger, op
       options.transcription && asrModels.length > 0
         ? [{ ...program('talkies speech-to-text'), models: asrModels, supports_transcript_streaming: options.transcriptStreaming }]
         : [],
-    tts: voices.length > 0 ? [{ ...program('talkies text-to-speech'), voices, supports_synthesize_streaming: false }] : [],
+    tts: voices.length > 0 ? [{ ...program('talkies text-to-speech'), voices, supports_synthesize_streaming: true }] : [],
     handle: [],
     intent: [],
     wake: [],

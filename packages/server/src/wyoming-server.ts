@@ -22,12 +22,15 @@ import { LiveTranscriptionService } from './live-transcription-service.js';
 import { audioFormat, pcmToMono, type WyomingAudioFormat } from './wyoming-audio.js';
 import { encodeWyomingEvent, WyomingEventReader, WyomingFramingError, type WyomingEvent, type WyomingLimits } from './wyoming-framing.js';
 import { buildWyomingInfo, VOICE_SEPARATOR } from './wyoming-info.js';
+import { SentenceBuffer } from './wyoming-sentences.js';
 import { announceWyoming, type WyomingAnnouncement } from './wyoming-zeroconf.js';
 
 /** Longest header line accepted (and the most a header can make the server buffer). */
 export const WYOMING_MAX_HEADER_BYTES = 64 * 1024;
 /** Largest payload (one audio chunk) accepted. */
 export const WYOMING_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Connections served at once; more are closed as they arrive (Home Assistant opens one per request). */
+export const WYOMING_MAX_CONNECTIONS = 128;
 /** A connection idle between requests for this long is closed. */
 const IDLE_CONNECTION_SECONDS = 300;
 /** Samples per `audio-chunk` sent for synthesised speech (as wyoming-piper sends). */
@@ -67,6 +70,23 @@ interface Transcription {
   error?: unknown;
 }
 
+type VoiceChoice = { model: string; voice?: string; language?: string };
+
+/** Where synthesised audio goes: one audio-start, then chunks with running timestamps. */
+interface SpeechOutput {
+  choice: VoiceChoice;
+  rate: number;
+  samples: number;
+  started: boolean;
+}
+
+/** A streaming synthesis between synthesize-start and synthesize-stop. */
+interface StreamingSpeech extends SpeechOutput {
+  sentences: SentenceBuffer;
+  /** Characters received, against TALKIES_MAX_JSON_BYTES. */
+  received: number;
+}
+
 /** One client connection: reads events one at a time and answers them. */
 class WyomingConnection {
   readonly #socket: Socket;
@@ -88,6 +108,7 @@ class WyomingConnection {
   /** What the next audio-start is transcribed with (`transcribe`), consumed by it. */
   #asking: { model?: string; language?: string } | undefined;
   #transcription: Transcription | undefined;
+  #streamingSpeech: StreamingSpeech | undefined;
   /** Rejects when work running beside the read loop (the transcript pump) fails, to end the loop. */
   #interrupt!: (error: unknown) => void;
   readonly #interrupted = new Promise<never>((_, reject) => {
@@ -114,7 +135,9 @@ class WyomingConnection {
   #chunks(socket: Socket, config: ServerConfig): AsyncIterable<Buffer> {
     const chunks = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const next = async (): Promise<IteratorResult<Buffer>> => {
-      const seconds = this.#reader.midEvent ? config.bodyIdleTimeoutSeconds || IDLE_CONNECTION_SECONDS : IDLE_CONNECTION_SECONDS;
+      // Mid-request (inside an event, or an audio or text stream that holds a model), the
+      // client must keep sending; between requests it may sit idle longer.
+      const seconds = this.#reader.midEvent || this.#inRequest ? config.bodyIdleTimeoutSeconds || IDLE_CONNECTION_SECONDS : IDLE_CONNECTION_SECONDS;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ConnectionLost(`the Wyoming client sent nothing for ${seconds} s`)), seconds * 1000);
@@ -126,6 +149,11 @@ class WyomingConnection {
       }
     };
     return { [Symbol.asyncIterator]: () => ({ next }) };
+  }
+
+  /** An audio stream or a streaming synthesis is open: a request spans several events. */
+  get #inRequest(): boolean {
+    return this.#transcription !== undefined || this.#streamingSpeech !== undefined;
   }
 
   /** Seconds of audio read from the client into the open transcription, if one is open. */
@@ -141,7 +169,7 @@ class WyomingConnection {
   /** Shutdown: an idle connection ends now; a busy one after its current request. */
   shutdown(): void {
     this.#closing = true;
-    if (!this.#busy) this.#stopReading();
+    if (!this.#busy && !this.#inRequest) this.#stopReading();
   }
 
   /** Cut the connection now (shutdown deadline). */
@@ -152,7 +180,8 @@ class WyomingConnection {
   async run(): Promise<void> {
     try {
       for (;;) {
-        if (this.#closing) break;
+        // Shutting down: a stream in progress (audio-start … audio-stop) is finished first.
+        if (this.#closing && !this.#inRequest) break;
         const event = await this.#read();
         if (event === undefined) break;
         this.#busy = true;
@@ -187,6 +216,15 @@ class WyomingConnection {
         return;
       case 'synthesize':
         await this.#synthesize(event.data);
+        return;
+      case 'synthesize-start':
+        await this.#synthesizeStart(event.data);
+        return;
+      case 'synthesize-chunk':
+        await this.#synthesizeChunk(event.data);
+        return;
+      case 'synthesize-stop':
+        await this.#synthesizeStop();
         return;
       case 'transcribe':
         this.#transcribe(event.data);
@@ -325,47 +363,98 @@ class WyomingConnection {
     throw new ConnectionLost();
   }
 
+  /** The voice a synthesize or synthesize-start event asks for. */
+  async #voiceOf(data: Record<string, unknown>, event: string): Promise<VoiceChoice> {
+    const voice = data.voice === undefined || data.voice === null ? {} : data.voice;
+    if (!isObject(voice)) throw new SpeechError('INVALID_REQUEST', `"voice" of a ${event} event must be an object like {"name": "espeak/en-us"}`, { param: 'voice' });
+    return this.#server.chooseVoice(optionalString(voice, 'name', event), optionalString(voice, 'language', event));
+  }
+
+  /** `synthesize`: the text as audio-start, audio-chunk…, audio-stop (ignored inside a streaming synthesis). */
   async #synthesize(data: Record<string, unknown>): Promise<void> {
     const text = data.text;
     if (typeof text !== 'string') throw new SpeechError('INVALID_REQUEST', 'a synthesize event needs "text", the text to speak', { param: 'text' });
-    const voice = data.voice === undefined || data.voice === null ? {} : data.voice;
-    if (!isObject(voice)) throw new SpeechError('INVALID_REQUEST', '"voice" of a synthesize event must be an object like {"name": "espeak/en-us"}', { param: 'voice' });
+    // Inside synthesize-start … synthesize-stop the full text comes again for older servers: it is already being spoken.
+    if (this.#streamingSpeech) return;
     if (text.trim() === '') {
       // Nothing to say: a bare audio-stop, as wyoming-piper answers.
       await this.#send('audio-stop', { timestamp: 0 });
       return;
     }
-    const choice = await this.#server.chooseVoice(optionalString(voice, 'name', 'synthesize'), optionalString(voice, 'language', 'synthesize'));
+    const output: SpeechOutput = { choice: await this.#voiceOf(data, 'synthesize'), rate: 0, samples: 0, started: false };
+    await this.#speak(text, output);
+    await this.#stopAudio(output);
+  }
+
+  /** `synthesize-start`: text follows in synthesize-chunk events; each sentence is spoken once it is complete. */
+  async #synthesizeStart(data: Record<string, unknown>): Promise<void> {
+    if (this.#streamingSpeech) throw new SpeechError('INVALID_REQUEST', 'synthesize-start arrived while a streaming synthesis was open; send synthesize-stop first');
+    this.#streamingSpeech = { choice: await this.#voiceOf(data, 'synthesize-start'), rate: 0, samples: 0, started: false, sentences: new SentenceBuffer(), received: 0 };
+  }
+
+  async #synthesizeChunk(data: Record<string, unknown>): Promise<void> {
+    const output = this.#streamingSpeech;
+    if (!output) throw new SpeechError('INVALID_REQUEST', 'synthesize-chunk arrived before synthesize-start');
+    if (typeof data.text !== 'string') throw new SpeechError('INVALID_REQUEST', 'a synthesize-chunk event needs "text"', { param: 'text' });
+    output.received += data.text.length;
+    if (output.received > this.#server.config.maxJsonBytes) {
+      throw new SpeechError('PAYLOAD_TOO_LARGE', `a streaming synthesis passed ${this.#server.config.maxJsonBytes} characters (TALKIES_MAX_JSON_BYTES); send synthesize-stop and start another`);
+    }
+    for (const sentence of output.sentences.push(data.text)) await this.#speak(sentence, output);
+  }
+
+  /** `synthesize-stop`: the rest of the text, audio-stop, then synthesize-stopped. */
+  async #synthesizeStop(): Promise<void> {
+    const output = this.#streamingSpeech;
+    if (!output) throw new SpeechError('INVALID_REQUEST', 'synthesize-stop arrived before synthesize-start');
+    const rest = output.sentences.flush();
+    if (rest !== '') await this.#speak(rest, output);
+    this.#streamingSpeech = undefined;
+    if (output.started) await this.#stopAudio(output);
+    await this.#send('synthesize-stopped');
+  }
+
+  /**
+   * Speaks `text` into `output`: audio-start before its first audio (once per output, so a
+   * streaming synthesis keeps one format), then audio-chunk events as the engine produces
+   * them. The model is leased while the engine speaks, and freed when the client leaves.
+   */
+  async #speak(text: string, output: SpeechOutput): Promise<void> {
     const speech = this.#server.speech;
+    const { choice } = output;
     const order = await speech.prepare(
       { model: choice.model, input: text, voice: choice.voice, response_format: 'pcm', speed: 1, language: choice.language },
       this.#abort.signal,
     );
-    let rate = 0;
     const stream: SpeechStream = await speech.stream(order, (sampleRate) => {
-      rate = sampleRate;
+      if (output.started && sampleRate !== output.rate) {
+        throw new SpeechError('INFERENCE_FAILED', `the model changed its sample rate from ${output.rate} to ${sampleRate} Hz within one stream`);
+      }
+      output.rate = sampleRate;
     });
-    let samples = 0;
-    let started = false;
     try {
       for (;;) {
         const next = await stream.next();
         if (next.done) break;
-        if (!started) {
+        const rate = output.rate;
+        if (!output.started) {
           await this.#send('audio-start', { rate, width: 2, channels: 1, timestamp: 0 });
-          started = true;
+          output.started = true;
         }
         for (let offset = 0; offset < next.value.length; offset += SAMPLES_PER_CHUNK * 2) {
           const piece = next.value.subarray(offset, offset + SAMPLES_PER_CHUNK * 2);
-          await this.#send('audio-chunk', { rate, width: 2, channels: 1, timestamp: Math.round((samples / rate) * 1000) }, piece);
-          samples += piece.length / 2;
+          await this.#send('audio-chunk', { rate, width: 2, channels: 1, timestamp: Math.round((output.samples / rate) * 1000) }, piece);
+          output.samples += piece.length / 2;
         }
       }
     } finally {
       await stream.return();
     }
-    if (!started) await this.#send('audio-start', { rate: rate || 22050, width: 2, channels: 1, timestamp: 0 });
-    await this.#send('audio-stop', { timestamp: rate ? Math.round((samples / rate) * 1000) : 0 });
+  }
+
+  async #stopAudio(output: SpeechOutput): Promise<void> {
+    if (!output.started) await this.#send('audio-start', { rate: output.rate || 22050, width: 2, channels: 1, timestamp: 0 });
+    await this.#send('audio-stop', { timestamp: output.rate ? Math.round((output.samples / output.rate) * 1000) : 0 });
   }
 
   /** Write one event; waits while the peer is not reading, up to the idle timeout. */
@@ -487,9 +576,13 @@ export class WyomingServer {
       });
     });
     server.on('error', (error) => this.logger.error({ err: error }, 'wyoming: server error'));
+    // Each connection may hold one event in memory: the count bounds the total.
+    server.maxConnections = WYOMING_MAX_CONNECTIONS;
     const address = server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
     this.logger.info({ host: this.config.host, port: bound }, 'wyoming server is listening');
+    // Home Assistant gives `describe` one second: read the voice catalogs once now, so the first answer is quick.
+    void this.info().catch(() => {});
     if (this.config.wyomingZeroconf) {
       this.#announcement = await announceWyoming({ host: this.config.host, port: bound, logger: this.logger });
     }
@@ -513,6 +606,11 @@ export class WyomingServer {
     clearTimeout(deadline);
   }
 
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
   /** Seconds of audio each open transcription has read from its client (for tests and diagnostics). */
   streamingSeconds(): number[] {
     return [...this.#connections].flatMap((connection) => (connection.streamingSeconds === undefined ? [] : [connection.streamingSeconds]));
@@ -527,7 +625,7 @@ export class WyomingServer {
    * lists them; a bare voice name for the first TTS model; a language picks the first
    * voice that speaks it; nothing picks the first TTS model's default voice.
    */
-  async chooseVoice(name: string | undefined, language: string | undefined): Promise<{ model: string; voice?: string; language?: string }> {
+  async chooseVoice(name: string | undefined, language: string | undefined): Promise<VoiceChoice> {
     const ttsModels = this.catalog.list().filter((model) => model.backend.modality === 'tts');
     if (ttsModels.length === 0) {
       throw new SpeechError('UNSUPPORTED_CAPABILITY', 'this server has no text-to-speech model; add one to models.json', { param: 'voice' });

@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(() => server?.stop());
 
 describe('LiveTranscriptionService', () => {
-  it('cuts 24 kHz speech into utterances with real Silero VAD and transcribes each under one lease', async () => {
+  it('cuts 24 kHz speech into utterances with real Silero VAD, transcribes each, and gives the lease back', async () => {
     const session = live.open({ model: 'scripted', sampleRate: 24000, segmentation: { type: 'server_vad' }, partialIntervalMs: 300 });
     const events: LiveEvent[] = [];
     const reading = (async () => {
@@ -29,7 +29,6 @@ describe('LiveTranscriptionService', () => {
     })();
     // 20 ms blocks, as a realtime client sends them.
     for (let offset = 0; offset < recording.samples.length; offset += 480) await session.write(recording.samples.subarray(offset, offset + 480));
-    expect(server.catalog.pool.status()[0]?.active_requests).toBe(1);
     session.end();
     await reading;
     const finals = events.filter((event) => event.type === 'final') as Array<Extract<LiveEvent, { type: 'final' }>>;

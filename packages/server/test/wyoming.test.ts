@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig, startServer } from '../src/index.js';
-import { WyomingServer } from '../src/wyoming-server.js';
+import { WYOMING_MAX_CONNECTIONS, WyomingServer } from '../src/wyoming-server.js';
 import { ESPEAK, SCRIPTED, startTestServer, type TestServer } from './test-server.js';
 import { gate } from './test-server.js';
 import { pcm16, WyomingTestClient, type ReceivedEvent } from './wyoming-client.js';
@@ -79,7 +79,7 @@ describe('wyoming: describe', () => {
     expect(asr[0].supports_transcript_streaming).toBe(true);
     expect(tts).toHaveLength(1);
     artifact(tts[0]);
-    expect(tts[0].supports_synthesize_streaming).toBe(false);
+    expect(tts[0].supports_synthesize_streaming).toBe(true);
     // espeak's voices, listed before the model was ever loaded, named <model>/<voice>.
     expect(server.catalog.pool.isLoaded('espeak')).toBe(false);
     const voices = tts[0].voices as Array<Record<string, any>>;
@@ -260,6 +260,18 @@ describe('wyoming: transcribe', () => {
     next.close();
   });
 
+  it('a client that stops sending in the middle of a stream is cut off after the idle timeout, which frees the model', async () => {
+    const client = await connect();
+    client.send('audio-start', HA_FORMAT);
+    sendAudio(client, pcm16(tone(0.5, 16000)), HA_FORMAT);
+    const wyoming = server.container.resolve(WyomingServer);
+    await until(() => (wyoming.streamingSeconds()[0] ?? 0) >= 0.5, 5000);
+    // Nothing more: bodyIdleTimeoutSeconds is 1 here.
+    await client.ended;
+    await until(async () => (await activeRequests('scripted-asr')) === 0, 5000);
+    client.close();
+  });
+
   it('holds back a client that sends audio faster than it is transcribed, instead of buffering it', async () => {
     const held = gate();
     scriptedControl.gates.set('scripted-asr', held.promise);
@@ -336,6 +348,50 @@ describe('wyoming: synthesize', () => {
     expect(german.length).toBeGreaterThan(1000);
     expect(german.equals(named)).toBe(true);
     expect(german.equals(english)).toBe(false);
+  });
+
+  it('streams: synthesize-start, text in pieces that split words, speech before the text has all arrived, one audio-start and audio-stop, then synthesize-stopped', async () => {
+    const client = await connect();
+    client.send('synthesize-start', { voice: { name: 'espeak/en-us' } });
+    client.send('synthesize-chunk', { text: 'Hello the' });
+    client.send('synthesize-chunk', { text: 're. How a' });
+    // The first sentence is complete: its audio comes while the rest of the text is unsent.
+    const early = await client.until(['audio-chunk']);
+    expect(early.map((event) => event.type)).toEqual(['audio-start', 'audio-chunk']);
+    expect(early[0]!.data).toMatchObject({ rate: 22050, width: 2, channels: 1 });
+    client.send('synthesize-chunk', { text: 're you? Fi' });
+    client.send('synthesize-chunk', { text: 'ne.' });
+    // The full text again, for servers without streaming: ignored inside a stream.
+    client.send('synthesize', { text: 'Hello there. How are you? Fine.', voice: { name: 'espeak/en-us' } });
+    client.send('synthesize-stop');
+    const rest = await client.until(['synthesize-stopped']);
+    client.close();
+    const events = [...early, ...rest];
+    const types = events.map((event) => event.type);
+    expect(types.filter((type) => type === 'audio-start')).toHaveLength(1);
+    expect(types.filter((type) => type === 'audio-stop')).toHaveLength(1);
+    expect(types.slice(-2)).toEqual(['audio-stop', 'synthesize-stopped']);
+    // Each sentence spoken as the speech route speaks it alone.
+    const expected: Buffer[] = [];
+    for (const sentence of ['Hello there.', 'How are you?', 'Fine.']) {
+      const http = await fetch(`${server.url}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'espeak', voice: 'en-us', input: sentence, response_format: 'pcm' }),
+      });
+      expected.push(Buffer.from(await http.arrayBuffer()));
+    }
+    expect(audioOf(events).equals(Buffer.concat(expected))).toBe(true);
+  });
+
+  it('answers synthesize-chunk or synthesize-stop outside a streaming synthesis with an error event', async () => {
+    for (const type of ['synthesize-chunk', 'synthesize-stop']) {
+      const client = await connect();
+      client.send(type, { text: 'x' });
+      expect(await client.next()).toMatchObject({ type: 'error', data: { code: 'INVALID_REQUEST', text: expect.stringMatching(/before synthesize-start/) } });
+      await client.ended;
+      client.close();
+    }
   });
 
   it('answers blank text with a bare audio-stop', async () => {
@@ -445,6 +501,25 @@ describe('wyoming: hostile input', () => {
     await expectServing();
   });
 
+  it('serves at most WYOMING_MAX_CONNECTIONS connections at once; the next is closed as it arrives', async () => {
+    const clients = await Promise.all(Array.from({ length: WYOMING_MAX_CONNECTIONS }, () => connect()));
+    try {
+      // Every one of them is served.
+      await Promise.all(clients.map(async (client, index) => {
+        client.send('ping', { text: String(index) });
+        expect((await client.next())?.data.text).toBe(String(index));
+      }));
+      const extra = await connect();
+      extra.send('ping', { text: 'one too many' });
+      expect(await extra.next()).toBeUndefined();
+      extra.close();
+    } finally {
+      for (const client of clients) client.close();
+    }
+    await until(() => server.container.resolve(WyomingServer).connectionCount === 0, 5000);
+    await expectServing();
+  });
+
   it('closes a connection that stops in the middle of an event', async () => {
     const client = await connect();
     client.sendRaw('{"type":"synthesize","data_length":100}\n{"text":');
@@ -496,20 +571,29 @@ describe('wyoming: configuration and lifecycle', () => {
   });
 
   it('shuts down with the HTTP server: idle connections close at once, a request in flight finishes first', async () => {
-    const own = await startTestServer({ espeak: ESPEAK }, { wyomingPort: 0 });
+    const own = await startTestServer({ espeak: ESPEAK, 'scripted-asr': { repo: 'fixtures/scripted', ...SCRIPTED } }, { wyomingPort: 0, maxLoadedModels: 2 });
     const idle = await WyomingTestClient.connect(own.wyoming!.port);
     const busy = await WyomingTestClient.connect(own.wyoming!.port);
+    const listening = await WyomingTestClient.connect(own.wyoming!.port);
     const text = Array.from({ length: 12 }, (_, index) => `Sentence ${index + 1} is spoken to the end.`).join(' ');
     busy.send('synthesize', { text });
     await busy.until(['audio-chunk']);
+    const format = { rate: 16000, width: 2, channels: 1 };
+    listening.send('audio-start', format);
+    sendAudio(listening, pcm16(tone(1, 16000)), format);
+    await until(() => own.catalog.pool.usage().find((usage) => usage.slug === 'scripted-asr')?.active === 1, 5000);
     const stopped = own.stop();
     await idle.ended;
     const rest = await busy.until(['audio-stop']);
     expect(rest.at(-1)!.type).toBe('audio-stop');
     await busy.ended;
+    // An open audio stream is a request in flight too: the client finishes it and gets its transcript.
+    sendAudio(listening, pcm16(tone(1, 16000)), format);
+    listening.send('audio-stop');
+    expect((await listening.until(['transcript'])).at(-1)!.data.text).toBe('the quick.');
+    await listening.ended;
     await stopped;
     await expect(WyomingTestClient.connect(own.wyoming!.port)).rejects.toThrow(/ECONNREFUSED/);
-    idle.close();
-    busy.close();
+    for (const client of [idle, busy, listening]) client.close();
   });
 });

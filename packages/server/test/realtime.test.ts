@@ -1,0 +1,231 @@
+/**
+ * Realtime transcription over WebSocket, driven by the official openai npm client's
+ * realtime WebSocket classes (GA `openai/realtime/ws`, beta `openai/beta/realtime/ws`)
+ * pointed at a real server: espeak-ng speech as pcm16 at 24 kHz in 20 ms appends, real
+ * Silero VAD, the scripted engine. The clients force `wss:`; `createConnection` hands
+ * them a plain TCP socket to the loopback server instead.
+ */
+import { connect } from 'node:net';
+import OpenAI from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import type { OpenAIRealtimeError } from 'openai/realtime/internal-base';
+import { OpenAIRealtimeWS as BetaRealtimeWS } from 'openai/beta/realtime/ws';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scriptedControl, scriptedTranscript } from '@talkies-fixtures/engine-scripted';
+import { gate, readJson, SCRIPTED, startTestServer, type TestServer } from './test-server.js';
+import { spokenRecording, toPcm16, until, type Recording } from './live-support.js';
+
+const TOKEN = 'realtime-secret';
+let server: TestServer;
+let open: TestServer;
+let speech: Recording;
+let phrase: Recording;
+
+beforeAll(async () => {
+  const models = { scripted: { repo: 'fixtures/scripted', ...SCRIPTED }, other: { repo: 'fixtures/other', ...SCRIPTED } };
+  [server, open] = await Promise.all([startTestServer(models, { authToken: TOKEN }), startTestServer(models)]);
+  [speech, phrase] = await Promise.all([
+    spokenRecording(['the weather is fine today', 'trains leave at seven'], 24000, 1),
+    spokenRecording(['bring an umbrella to the station'], 24000, 0.5),
+  ]);
+}, 60_000);
+afterAll(() => Promise.all([server?.stop(), open?.stop()]));
+
+type ServerEvent = { type: string; [key: string]: any };
+
+/** A realtime client of the given class on `target`, recording every server event. */
+function client(target: TestServer, options: { key?: string; beta?: boolean; model?: string } = {}) {
+  const port = Number(new URL(target.url).port);
+  const openai = new OpenAI({ apiKey: options.key ?? TOKEN, baseURL: `${target.url}/v1` });
+  const socketOptions = { createConnection: () => connect(port, '127.0.0.1') };
+  const rt: OpenAIRealtimeWS = options.beta
+    ? (new BetaRealtimeWS({ model: options.model ?? 'scripted', options: socketOptions }, openai) as unknown as OpenAIRealtimeWS)
+    : new OpenAIRealtimeWS({ intent: 'transcription', options: socketOptions }, openai);
+  const events: ServerEvent[] = [];
+  const errors: OpenAIRealtimeError[] = [];
+  rt.on('event', (event) => events.push(event as ServerEvent));
+  rt.on('error', (error) => errors.push(error));
+  const opened = new Promise<void>((resolve, reject) => {
+    rt.socket.once('open', () => resolve());
+    rt.socket.once('error', reject);
+    rt.socket.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+  });
+  const closed = new Promise<number>((resolve) => rt.socket.once('close', (code) => resolve(code)));
+  return { rt, events, errors, opened, closed, of: (type: string) => events.filter((event) => event.type === type) };
+}
+
+/** Appends `recording` in 20 ms pieces, four times faster than real time. */
+async function stream(rt: { send(event: never): void }, recording: Recording, from = 0, to = recording.samples.length): Promise<void> {
+  const piece = recording.sampleRate / 50;
+  for (let offset = from; offset < to; offset += piece) {
+    rt.send({ type: 'input_audio_buffer.append', audio: toPcm16(recording.samples.subarray(offset, Math.min(to, offset + piece))).toString('base64') } as never);
+    if ((offset / piece) % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function wholeFile(target: TestServer, recording: Recording, model = 'scripted'): Promise<string> {
+  const form = new FormData();
+  form.append('model', model);
+  form.append('file', new Blob([recording.wav]), 'speech.wav');
+  const response = await fetch(`${target.url}/v1/audio/transcriptions`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } });
+  expect(response.status).toBe(200);
+  return ((await readJson(response)) as { text: string }).text;
+}
+
+const active = (target: TestServer, slug = 'scripted') => target.catalog.pool.usage().find((model) => model.slug === slug)?.active ?? 0;
+
+describe('realtime transcription with the GA client (intent=transcription)', () => {
+  it('server VAD: speech started/stopped, partial deltas before each completed, one item per utterance', async () => {
+    const session = client(server);
+    await session.opened;
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    expect(session.of('session.created')[0]!.session).toMatchObject({ type: 'transcription', audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, turn_detection: { type: 'server_vad' } } } });
+    session.rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { transcription: { model: 'scripted', language: 'en' } } } } });
+    await until(() => session.of('session.updated').length === 1, 'session.updated');
+    expect(session.of('session.updated')[0]!.session.audio.input.transcription).toMatchObject({ model: 'scripted', language: 'en' });
+    await stream(session.rt, speech);
+    await until(() => session.of('conversation.item.input_audio_transcription.completed').length === 2, 'two completed transcripts');
+    const items = session.of('input_audio_buffer.committed').map((event) => event.item_id as string);
+    expect(items).toHaveLength(2);
+    expect(session.of('input_audio_buffer.committed')[1]!.previous_item_id).toBe(items[0]);
+    expect(session.of('input_audio_buffer.speech_started').map((event) => event.item_id)).toEqual(items);
+    expect(session.of('input_audio_buffer.speech_stopped').map((event) => event.item_id)).toEqual(items);
+    const started = session.of('input_audio_buffer.speech_started')[0]!;
+    expect(started.audio_start_ms).toBeGreaterThan(500);
+    expect(started.audio_start_ms).toBeLessThan(1200);
+    for (const item of items) {
+      const forItem = session.events.filter((event) => event.item_id === item);
+      const completedAt = forItem.findIndex((event) => event.type === 'conversation.item.input_audio_transcription.completed');
+      const deltas = forItem.filter((event) => event.type === 'conversation.item.input_audio_transcription.delta');
+      expect(deltas.length).toBeGreaterThan(0);
+      expect(forItem.findIndex((event) => event.type === 'conversation.item.input_audio_transcription.delta')).toBeLessThan(completedAt);
+      const completed = forItem[completedAt]!;
+      expect(completed.transcript).toBe(deltas.map((delta) => delta.delta).join(''));
+      expect(completed.usage).toMatchObject({ type: 'duration' });
+      // The scripted engine's words follow the length of the audio it got: the utterance's.
+      expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
+    }
+    expect(session.errors).toEqual([]);
+    session.rt.close();
+    expect(await session.closed).toBe(1000);
+    await until(() => active(server) === 0, 'the lease to be released');
+  });
+
+  it('manual turns (turn_detection null): .completed equals a whole-file transcription of the same audio', async () => {
+    const session = client(server);
+    await session.opened;
+    session.rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null, transcription: { model: 'scripted' } } } } });
+    await until(() => session.of('session.updated').length === 1, 'session.updated');
+    expect(session.of('session.updated')[0]!.session.audio.input.turn_detection).toBeNull();
+    session.rt.send({ type: 'input_audio_buffer.commit', event_id: 'too-early' });
+    await until(() => session.errors.length === 1, 'the empty-commit error');
+    expect(session.errors[0]!.error).toMatchObject({ code: 'input_audio_buffer_commit_empty', event_id: 'too-early' });
+    await stream(session.rt, phrase);
+    session.rt.send({ type: 'input_audio_buffer.commit' });
+    await until(() => session.of('conversation.item.input_audio_transcription.completed').length === 1, 'the completed transcript');
+    expect(session.of('input_audio_buffer.speech_started')).toHaveLength(0);
+    const completed = session.of('conversation.item.input_audio_transcription.completed')[0]!;
+    expect(completed.transcript).toBe(await wholeFile(server, phrase));
+    expect(completed.usage.seconds).toBeCloseTo(phrase.samples.length / 24000, 2);
+    session.rt.close();
+    await session.closed;
+  });
+
+  it('refuses a bad token, and accepts the key as the subprotocol browsers send', async () => {
+    const bad = client(server, { key: 'wrong' });
+    await expect(bad.opened).rejects.toThrow(/401/);
+    const port = Number(new URL(server.url).port);
+    const missing = new WebSocket(`ws://127.0.0.1:${port}/v1/realtime?intent=transcription`);
+    await expect(new Promise((resolve, reject) => {
+      missing.once('open', resolve);
+      missing.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+    })).rejects.toThrow(/401/);
+    // openai/realtime/websocket (for browsers) sends these two subprotocols.
+    const browser = new WebSocket(`ws://127.0.0.1:${port}/v1/realtime?intent=transcription`, ['realtime', `openai-insecure-api-key.${TOKEN}`]);
+    const first = await new Promise<ServerEvent>((resolve, reject) => {
+      browser.once('message', (data) => resolve(JSON.parse(String(data))));
+      browser.once('error', reject);
+    });
+    expect(browser.protocol).toBe('realtime');
+    expect(first.type).toBe('session.created');
+    browser.close();
+  });
+
+  it('answers malformed and unsupported events with error events and keeps the session', async () => {
+    const session = client(open, { key: 'anything' });
+    await session.opened;
+    session.rt.socket.send('not json');
+    session.rt.send({ type: 'response.create', event_id: 'e1' } as never);
+    session.rt.send({ type: 'input_audio_buffer.append', audio: 'AAAA' } as never);
+    session.rt.send({ type: 'session.update', event_id: 'e2', session: { type: 'transcription', audio: { input: { transcription: { model: 'nope' } } } } });
+    await until(() => session.errors.length === 4, 'four error events');
+    expect(session.errors.map((error) => error.error?.code)).toEqual(['invalid_json', 'unsupported_event', 'invalid_value', 'invalid_value']);
+    expect(session.errors[3]!.error?.message).toMatch(/unknown model 'nope'/);
+    session.rt.send({ type: 'input_audio_buffer.clear' });
+    await until(() => session.of('input_audio_buffer.cleared').length === 1, 'cleared');
+    session.rt.close();
+    await session.closed;
+  });
+
+  it('a client that disconnects mid-utterance frees the model', async () => {
+    const held = gate();
+    const session = client(open, { key: 'anything' });
+    await session.opened;
+    // Speech, and no pause after it: the utterance is still open when the client leaves.
+    scriptedControl.gates.set('scripted', held.promise);
+    try {
+      await stream(session.rt, phrase, 0, Math.floor(phrase.samples.length * 0.6));
+      await until(() => session.of('input_audio_buffer.speech_started').length === 1, 'speech to start');
+      await until(() => active(open) === 1, 'the model to be leased');
+      session.rt.close();
+      await session.closed;
+    } finally {
+      scriptedControl.gates.delete('scripted');
+      held.open();
+    }
+    await until(() => active(open) === 0, 'the lease to be released after the disconnect');
+    expect(session.of('conversation.item.input_audio_transcription.completed')).toHaveLength(0);
+  });
+
+  it('closes the socket on a message over the size limit', async () => {
+    const port = Number(new URL(open.url).port);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/v1/realtime?intent=transcription`);
+    await new Promise((resolve) => socket.once('open', resolve));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send(JSON.stringify({ type: 'input_audio_buffer.append', audio: 'A'.repeat(22 * 1024 * 1024) }));
+    expect(await closed).toBe(1009);
+  });
+
+  it('refuses other WebSocket paths and conversation sessions', async () => {
+    const port = Number(new URL(open.url).port);
+    const attempt = (path: string) =>
+      new Promise<number>((resolve) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+        socket.once('unexpected-response', (_request, response) => resolve(response.statusCode!));
+        socket.once('open', () => resolve(101));
+        socket.once('error', () => {});
+      });
+    expect(await attempt('/v1/elsewhere')).toBe(404);
+    expect(await attempt('/v1/realtime?model=gpt-realtime')).toBe(404);
+    expect(await attempt('/v1/realtime?intent=conversation')).toBe(400);
+  });
+});
+
+describe('realtime transcription with the beta client (OpenAI-Beta: realtime=v1)', () => {
+  it('speaks transcription_session.* and transcribes on ?model=<asr slug>', async () => {
+    const session = client(server, { beta: true, model: 'other' });
+    await session.opened;
+    await until(() => session.of('transcription_session.created').length === 1, 'transcription_session.created');
+    expect(session.of('transcription_session.created')[0]!.session).toMatchObject({ input_audio_format: 'pcm16', input_audio_transcription: { model: 'other' } });
+    session.rt.send({ type: 'transcription_session.update', session: { input_audio_format: 'pcm16', turn_detection: { type: 'server_vad', silence_duration_ms: 400 } } } as never);
+    await until(() => session.of('transcription_session.updated').length === 1, 'transcription_session.updated');
+    expect(session.of('transcription_session.updated')[0]!.session.turn_detection).toMatchObject({ silence_duration_ms: 400 });
+    await stream(session.rt, speech);
+    await until(() => session.of('conversation.item.input_audio_transcription.completed').length === 2, 'two completed transcripts');
+    expect(session.of('conversation.item.created')).toHaveLength(2);
+    session.rt.close();
+    await session.closed;
+    await until(() => active(server, 'other') === 0, 'the lease to be released');
+  });
+});
