@@ -6,7 +6,8 @@
  * task still running is blocked on one of those calls, then runs the waiting calls of one
  * kind together, as one batch:
  *
- * - encodes: one encoder run over the stacked windows;
+ * - encodes: one encoder run over the stacked windows (fewer per run when the encoder's
+ *   working memory would be large);
  * - language detections: one decoder step over the stacked `<|startoftranscript|>` rows;
  * - window decodes with the same prompt length (greedy or sampled): one batched
  *   autoregressive loop ({@link decodeWindowsBatched}), whose sequences leave as they end;
@@ -55,18 +56,20 @@ export class BatchScheduler {
   readonly #frames: number;
   readonly #startOfTranscript: number;
   readonly #maxBatch: number;
+  readonly #maxEncoderBatch: number;
   /** Tasks still running, and how many of them wait on a call. */
   #tasks = 0;
   #blocked = 0;
   #waiting: Call[] = [];
   #running = false;
 
-  constructor(sessions: WhisperSessions, melBins: number, frames: number, startOfTranscript: number, maxBatch: number) {
+  constructor(sessions: WhisperSessions, melBins: number, frames: number, startOfTranscript: number, maxBatch: number, maxEncoderBatch = maxBatch) {
     this.#sessions = sessions;
     this.#melBins = melBins;
     this.#frames = frames;
     this.#startOfTranscript = startOfTranscript;
     this.#maxBatch = Math.max(1, maxBatch);
+    this.#maxEncoderBatch = Math.max(1, Math.min(maxBatch, maxEncoderBatch));
   }
 
   /**
@@ -124,8 +127,9 @@ export class BatchScheduler {
     const key = this.#key(first);
     const batch: Call[] = [];
     const rest: Call[] = [];
+    const limit = first.kind === 'encode' ? this.#maxEncoderBatch : this.#maxBatch;
     for (const call of this.#waiting) {
-      if (batch.length < this.#maxBatch && (call === first || (key !== undefined && this.#key(call) === key))) batch.push(call);
+      if (batch.length < limit && (call === first || (key !== undefined && this.#key(call) === key))) batch.push(call);
       else rest.push(call);
     }
     this.#waiting = rest;

@@ -3,11 +3,12 @@
  * gives: token ids, text, language, segment times and confidence fields, word times.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { TranscribeRequest, TranscriptionResult } from '@talkies/core';
+import { join } from 'node:path';
+import { VadChunker, type SpeechDetector, type TranscribeRequest, type TranscriptionResult } from '@talkies/core';
 import { hasShared, readJfk } from '../test/support/shared-assets.js';
 import { createBackend, generatedModels, request } from '../test/support/whisper-fixtures.js';
 import type { WhisperBackend } from './whisper-backend.js';
-import { WhisperSessions } from './whisper-sessions.js';
+import { hasDynamicBatch, WhisperSessions } from './whisper-sessions.js';
 
 const TINY = 'whisper-test-tiny';
 const STAMPED = 'whisper-test-tiny_timestamped';
@@ -207,6 +208,87 @@ describe('transcribeBatch with word timestamps (generated _timestamped model)', 
       expect(calls.filter((call) => call.startsWith('first')).some((call) => call !== 'first×1')).toBe(true);
     } finally {
       await stamped.dispose();
+    }
+  });
+});
+
+describe('the batch axis of the exports', () => {
+  it('is dynamic in the generated files, checked on the loaded sessions', async () => {
+    const ort = await import('onnxruntime-node');
+    const directory = join(models.dataDir, 'models', TINY, 'onnx');
+    const sessions = await WhisperSessions.create(ort, join(directory, 'encoder_model.onnx'), join(directory, 'decoder_model_merged.onnx'), { executionProvider: 'cpu' });
+    try {
+      expect(sessions.dynamicBatch).toBe(true);
+    } finally {
+      await sessions.release();
+    }
+  });
+
+  it("is read from the inputs' first axis: optimum's symbolic batch_size batches, a fixed 1 does not", () => {
+    // The dimension names of onnx-community's whisper exports (optimum).
+    const encoder = [{ name: 'input_features', shape: ['batch_size', 80, 3000] }];
+    const decoder = [
+      { name: 'input_ids', shape: ['batch_size', 'decoder_sequence_length'] },
+      { name: 'encoder_hidden_states', shape: ['batch_size', 'encoder_sequence_length / 2', 512] },
+      { name: 'past_key_values.0.decoder.key', shape: ['batch_size', 8, 'past_decoder_sequence_length', 64] },
+      { name: 'past_key_values.0.encoder.key', shape: ['batch_size', 8, 'encoder_sequence_length_out', 64] },
+      { name: 'use_cache_branch', shape: [1] },
+    ];
+    expect(hasDynamicBatch(encoder, decoder)).toBe(true);
+    expect(hasDynamicBatch(encoder, decoder.map((input) => (input.name === 'input_ids' ? { ...input, shape: [1, 'decoder_sequence_length'] } : input)))).toBe(false);
+    expect(hasDynamicBatch([{ name: 'input_features', shape: [1, 80, 3000] }], decoder)).toBe(false);
+    expect(hasDynamicBatch([{ name: 'input_features', shape: [-1, 80, 3000] }], decoder)).toBe(true);
+  });
+});
+
+describe("core's VadChunker with a batching Whisper backend", () => {
+  /** Speech where the audio is loud: the test audio is speech copies separated by silence. */
+  const energyDetector: SpeechDetector = {
+    createStream: () => ({
+      process: (windows) => {
+        const probabilities = new Float32Array(windows.length / 512);
+        for (let window = 0; window < probabilities.length; window++) {
+          let energy = 0;
+          for (let index = window * 512; index < (window + 1) * 512; index++) energy += windows[index]! * windows[index]!;
+          probabilities[window] = energy / 512 > 1e-4 ? 0.9 : 0.1;
+        }
+        return probabilities;
+      },
+    }),
+  };
+
+  it('sends a long recording in groups and stitches the same transcription as the sequential path', async () => {
+    // Four speech regions of different lengths, 31 s of silence apart: four chunks.
+    const regions = [piece(11), piece(4, 1), piece(20, 2), piece(7, 3)];
+    const gap = 31 * RATE;
+    const recording = new Float32Array(regions.reduce((sum, region) => sum + region.length + gap, 0));
+    let offset = 0;
+    for (const region of regions) {
+      recording.set(region, offset);
+      offset += region.length + gap;
+    }
+    const chunker = new VadChunker(energyDetector);
+    const batching = createBackend(models.dataDir, STAMPED, { maxBatchSize: 3 });
+    const sequential = createBackend(models.dataDir, STAMPED, { maxBatchSize: 1 });
+    await batching.load();
+    await sequential.load();
+    try {
+      const longRequest = { language: 'en', task: 'transcribe' as const, timestamps: true, signal: new AbortController().signal };
+      const expected = await chunker.transcribe(sequential, recording, longRequest);
+      const batchSizes: number[] = [];
+      const transcribeBatch = batching.transcribeBatch.bind(batching);
+      batching.transcribeBatch = (requests) => {
+        batchSizes.push(requests.length);
+        return transcribeBatch(requests);
+      };
+      const result = await chunker.transcribe(batching, recording, longRequest);
+      expect(batchSizes).toEqual([3, 1]);
+      expect(result).toEqual(expected);
+      expect(result.segments.length).toBeGreaterThan(3);
+      expect(result.words.length).toBeGreaterThan(0);
+    } finally {
+      await batching.dispose();
+      await sequential.dispose();
     }
   });
 });

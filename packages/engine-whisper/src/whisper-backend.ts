@@ -103,7 +103,8 @@ export class WhisperBackend implements AsrBackend {
       wordTimestamps: loaded.wordTimestamps,
       translation: loaded.translation,
       languages: entry.languages ?? loaded.languages,
-      maxBatchSize: options.maxBatchSize ?? defaultBatchSize(loaded.sessions.crossCacheBytes(loaded.files.config.maxSourcePositions)),
+      // An export with a fixed batch axis of 1 still answers transcribeBatch, one window per call.
+      maxBatchSize: !loaded.sessions.dynamicBatch ? 1 : (options.maxBatchSize ?? defaultBatchSize(loaded.sessions.crossCacheBytes(loaded.files.config.maxSourcePositions))),
     };
     logger.debug({ precision: options.precision, wordTimestamps: loaded.wordTimestamps }, 'whisper model loaded');
   }

@@ -11,6 +11,7 @@ import { WhisperTokenizer, type TokenizerJson } from './whisper-tokenizer.js';
 export interface WhisperModelConfig {
   decoderLayers: number;
   decoderHeads: number;
+  encoderHeads: number;
   dModel: number;
   melBins: number;
   maxTargetPositions: number;
@@ -100,6 +101,7 @@ export async function loadModelFiles(modelDir: string): Promise<LoadedModelFiles
     config: {
       decoderLayers: require(number(config.decoder_layers), 'decoder_layers'),
       decoderHeads: number(config.decoder_attention_heads) ?? 8,
+      encoderHeads: number(config.encoder_attention_heads) ?? number(config.decoder_attention_heads) ?? 8,
       dModel: number(config.d_model) ?? 512,
       melBins: number(preprocessor.feature_size) ?? number(config.num_mel_bins) ?? 80,
       maxTargetPositions: number(config.max_target_positions) ?? 448,

@@ -111,6 +111,28 @@ function toFloat32(tensor: Tensor): Float32Array {
   throw new Error(`unexpected tensor type ${tensor.type}`);
 }
 
+/** What a session says about one input: its name and, for tensors, its shape (symbolic dims as strings). */
+export interface InputShape {
+  name: string;
+  shape?: ReadonlyArray<number | string>;
+}
+
+/**
+ * Whether an export takes several sequences per call: the first axis of the encoder's
+ * `input_features` and of every decoder tensor input (`input_ids`, `encoder_hidden_states`,
+ * `past_key_values.*`) is symbolic (`batch_size` in optimum's exports) or -1. An export with
+ * a fixed batch of 1 decodes one sequence per call.
+ */
+export function hasDynamicBatch(encoderInputs: readonly InputShape[], decoderInputs: readonly InputShape[]): boolean {
+  const batched = (input: InputShape | undefined) => {
+    const first = input?.shape?.[0];
+    return first !== undefined && (typeof first === 'string' || first < 0);
+  };
+  const features = encoderInputs.find((input) => input.name === 'input_features');
+  const tensors = decoderInputs.filter((input) => input.name === 'input_ids' || input.name === 'encoder_hidden_states' || input.name.startsWith('past_key_values.'));
+  return batched(features) && tensors.length > 0 && tensors.every(batched);
+}
+
 export class WhisperSessions {
   readonly #ort: Ort;
   readonly encoder: Session;
@@ -120,6 +142,8 @@ export class WhisperSessions {
   readonly cacheType: string;
   readonly hasUseCacheBranch: boolean;
   readonly hasCrossAttentions: boolean;
+  /** The export's batch axis is dynamic: several windows per encoder run and decoder step. */
+  readonly dynamicBatch: boolean;
   readonly layers: number;
   readonly heads: number;
   readonly headSize: number;
@@ -150,6 +174,9 @@ export class WhisperSessions {
     this.layers = this.#cacheNames.filter((name) => name.endsWith('.decoder.key')).length;
     this.hasUseCacheBranch = decoder.inputNames.includes('use_cache_branch');
     this.hasCrossAttentions = decoder.outputNames.includes('cross_attentions.0');
+    const shapes = (session: Session): InputShape[] =>
+      session.inputMetadata.map((item) => ({ name: item.name, shape: item.isTensor ? item.shape : undefined }));
+    this.dynamicBatch = hasDynamicBatch(shapes(encoder), shapes(decoder));
   }
 
   static async create(ort: Ort, encoderPath: string, decoderPath: string, settings: SessionSettings): Promise<WhisperSessions> {
