@@ -187,6 +187,12 @@ async function main() {
       if (warm.errors.length > 0) throw new Error(`warm-up on ${mode} failed: ${warm.errors[0]}`);
     }
 
+    // Batches started and pieces in them, from the batched server's talkies_batch_pieces histogram.
+    const batchTotals = async () => {
+      const text = await (await fetch(`${servers.batched.url}/metrics`)).text();
+      const read = (name) => Number(new RegExp(`^${name}\\{model="${SLUG}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { count: read('talkies_batch_pieces_count'), sum: read('talkies_batch_pieces_sum') };
+    };
     const results = [];
     let reference;
     let sameText = true;
@@ -194,7 +200,11 @@ async function main() {
     for (const [index, clients] of clientCounts.entries()) {
       const order = index % 2 === 0 ? ['unbatched', 'batched'] : ['batched', 'unbatched'];
       for (const mode of order) {
+        const batchesBefore = mode === 'batched' ? await batchTotals() : undefined;
         const outcome = await load(mode, clients, requests);
+        const batchesAfter = mode === 'batched' ? await batchTotals() : undefined;
+        const batchCount = batchesAfter && batchesBefore ? batchesAfter.count - batchesBefore.count : undefined;
+        const batchPieces = batchesAfter && batchesBefore ? batchesAfter.sum - batchesBefore.sum : undefined;
         errors += outcome.errors.length;
         for (const error of outcome.errors.slice(0, 3)) console.error(`${mode}, ${clients} clients: ${error}`);
         for (const text of outcome.texts) {
@@ -210,6 +220,8 @@ async function main() {
           p50: quantile(outcome.latencies, 0.5),
           p99: quantile(outcome.latencies, 0.99),
           wall: outcome.wall,
+          batches: batchCount,
+          meanBatch: batchCount ? batchPieces / batchCount : undefined,
         });
         process.stderr.write(`  ${mode.padEnd(9)} ${String(clients).padStart(2)} clients: ${(audioSeconds / (outcome.wall / 1000)).toFixed(1)} audio s/s\n`);
       }
@@ -225,10 +237,10 @@ async function main() {
     lines.push(`          engine declares transcribeBatch: ${batching ? 'yes' : 'NO (both servers decode one request at a time)'}`);
     lines.push(`clients   ${requests} requests each, one after the other; separate load-generator process`);
     lines.push('');
-    lines.push('mode       clients  requests  throughput (audio s/s)      p50        p99');
+    lines.push('mode       clients  requests  throughput (audio s/s)      p50        p99   batches (mean size)');
     for (const row of results) {
       lines.push(
-        `${row.mode.padEnd(10)} ${String(row.clients).padStart(7)} ${String(row.requests).padStart(9)} ${row.throughput.toFixed(2).padStart(23)} ${`${(row.p50 / 1000).toFixed(2)} s`.padStart(9)} ${`${(row.p99 / 1000).toFixed(2)} s`.padStart(10)}`,
+        `${row.mode.padEnd(10)} ${String(row.clients).padStart(7)} ${String(row.requests).padStart(9)} ${row.throughput.toFixed(2).padStart(23)} ${`${(row.p50 / 1000).toFixed(2)} s`.padStart(9)} ${`${(row.p99 / 1000).toFixed(2)} s`.padStart(10)}${row.batches === undefined ? '' : `   ${row.batches} (${(row.meanBatch ?? 0).toFixed(1)})`}`,
       );
     }
     lines.push('');

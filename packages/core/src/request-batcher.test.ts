@@ -133,6 +133,16 @@ describe('RequestBatcher', () => {
     expect(results).toHaveLength(8);
   });
 
+  it('reads a function limit each time a batch forms (an engine may change its size at load)', async () => {
+    const { backend, batches } = tallyBackend();
+    let limit = 2;
+    const batcher = new RequestBatcher(backend, { windowMs: 60_000, maxBatchSize: () => limit, maxConcurrentBatches: 1 });
+    await Promise.all(Array.from({ length: 4 }, (_, index) => batcher.transcribe(ask(piece(index)))));
+    limit = 3;
+    await Promise.all(Array.from({ length: 3 }, (_, index) => batcher.transcribe(ask(piece(index)))));
+    expect(batches).toEqual([2, 2, 3]);
+  });
+
   it('waits out the window for pieces that arrive inside it, and starts a new batch for later ones', async () => {
     const { backend, batches, hold } = tallyBackend();
     const windowMs = 300;

@@ -21,8 +21,11 @@ import { SpeechError } from './speech-error.js';
 export interface RequestBatchingOptions {
   /** How long the first piece of a batch waits for others, in milliseconds (0: those handed over in the same turn of the event loop). */
   windowMs: number;
-  /** Most pieces in one batch (at least 1). */
-  maxBatchSize: number;
+  /**
+   * Most pieces in one batch (at least 1), or a function read each time a batch forms (an
+   * engine's `capabilities.maxBatchSize` may change when it loads).
+   */
+  maxBatchSize: number | (() => number);
   /** Batches running at once (at least 1): the model's `max_concurrency`. */
   maxConcurrentBatches: number;
   /** Told the size of each batch as it starts (metrics, tests). Must not throw. */
@@ -48,8 +51,8 @@ function atLeastOne(value: number): number {
 /** The line of pieces waiting for one backend, and the batches it starts. */
 export class RequestBatcher {
   readonly windowMs: number;
-  readonly maxBatchSize: number;
   readonly maxConcurrentBatches: number;
+  readonly #maxBatchSize: number | (() => number);
   readonly #backend: AsrBackend;
   readonly #onBatch?: (size: number) => void;
   readonly #line: Waiting[] = [];
@@ -62,9 +65,14 @@ export class RequestBatcher {
     }
     this.#backend = backend;
     this.windowMs = Math.max(0, Number.isFinite(options.windowMs) ? options.windowMs : 0);
-    this.maxBatchSize = atLeastOne(options.maxBatchSize);
+    this.#maxBatchSize = options.maxBatchSize;
     this.maxConcurrentBatches = atLeastOne(options.maxConcurrentBatches);
     this.#onBatch = options.onBatch;
+  }
+
+  /** Most pieces in the next batch. */
+  get maxBatchSize(): number {
+    return atLeastOne(typeof this.#maxBatchSize === 'function' ? this.#maxBatchSize() : this.#maxBatchSize);
   }
 
   /** Pieces waiting for a batch to start. */

@@ -105,4 +105,20 @@ describe.skipIf(!hasCompiler)('a streaming parakeet.cpp model behind /v1/realtim
     rt.close();
     await until(() => (server.catalog.pool.usage().find((model) => model.slug === NEMOTRON)?.active ?? 0) === 0, 'the lease to be released');
   });
+
+  it('stream=true with include[]=logprobs: the engine\'s word confidences as logprobs', async () => {
+    const stream = await openai.audio.transcriptions.create({ file: await toFile(wav(audio), 'speech.wav'), model: NEMOTRON, stream: true, include: ['logprobs'] });
+    const events: Array<{ type: string; delta?: string; text?: string; logprobs?: Array<{ token: string; logprob: number; bytes: number[] }> }> = [];
+    for await (const event of stream) events.push(event as never);
+    const done = events.at(-1)!;
+    expect(done).toMatchObject({ type: 'transcript.text.done', text: 'alpha bravo charlie' });
+    expect(done.logprobs!.map((entry) => entry.token)).toEqual(['alpha', 'bravo', 'charlie']);
+    for (const entry of done.logprobs!) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.logprob).toBeGreaterThan(Math.log(0.5));
+      expect(Buffer.from(entry.bytes).toString('utf8')).toBe(entry.token);
+    }
+    const deltas = events.filter((event) => event.type === 'transcript.text.delta');
+    expect(deltas.flatMap((delta) => delta.logprobs ?? []).map((entry) => entry.token)).toEqual(['alpha', 'bravo', 'charlie']);
+  });
 });

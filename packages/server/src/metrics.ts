@@ -40,6 +40,7 @@ export class ServerMetrics {
   readonly #latency: Histogram<'method' | 'route' | 'model' | 'status'>;
   readonly #audioSeconds: Counter<'model' | 'task'>;
   readonly #realTimeFactor: Histogram<'model' | 'task'>;
+  readonly #batchPieces: Histogram<'model'>;
   readonly #loads: Counter<'model' | 'outcome'>;
   readonly #unloads: Counter<'model' | 'reason'>;
   readonly #loadSeconds: Histogram<'model'>;
@@ -82,6 +83,13 @@ export class ServerMetrics {
       help: 'Compute time divided by audio duration, per engine call (below 1 is faster than real time).',
       labelNames: ['model', 'task'],
       buckets: REAL_TIME_FACTOR_BUCKETS,
+      registers,
+    });
+    this.#batchPieces = new Histogram({
+      name: 'talkies_batch_pieces',
+      help: 'Pieces of audio decoded together in one batch across requests (engines that batch).',
+      labelNames: ['model'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     });
     this.#loads = new Counter({
@@ -217,6 +225,11 @@ export class ServerMetrics {
         this.#unloads.inc({ model: slug, reason });
       },
     };
+  }
+
+  /** A batch across requests started with `size` pieces. */
+  batchStarted(slug: string, size: number): void {
+    this.#batchPieces.observe({ model: slug }, size);
   }
 
   /** Bytes a URL download received. */

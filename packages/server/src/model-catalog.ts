@@ -62,8 +62,10 @@ export class ModelCatalog {
       const backend = batches
         ? batchingBackend(instrumented as AsrBackend, {
             windowMs: config.batchWindowMs,
-            maxBatchSize: config.batchMaxSize,
+            // The engine's own preference (it may depend on the model's size) caps the setting.
+            maxBatchSize: () => Math.min(config.batchMaxSize, (instrumented as AsrBackend).capabilities.maxBatchSize ?? 1),
             maxConcurrentBatches: maxConcurrency,
+            onBatch: (size) => metrics.batchStarted(slug, size),
           })
         : instrumented;
       const maxRequests = batches ? maxConcurrency * config.batchMaxSize : maxConcurrency;

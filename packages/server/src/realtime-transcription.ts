@@ -13,7 +13,9 @@
  *
  * Bounds: a message over {@link MAX_MESSAGE_BYTES} closes the socket (1009); while audio
  * waits for the engine the socket stops being read (TCP pushes back on the client); while
- * the client does not read our events, the engine waits.
+ * the client does not read our events, the engine waits, and after
+ * `TALKIES_BODY_IDLE_TIMEOUT` of that the socket is cut off; at most
+ * {@link REALTIME_MAX_CONNECTIONS} connections at once.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -34,6 +36,8 @@ export const MAX_MESSAGE_BYTES = 21 * 1024 * 1024;
 const MAX_QUEUED_SECONDS = 10;
 /** Bytes queued for the client before events stop being taken from the session. */
 const MAX_SEND_BUFFER = 1 << 20;
+/** Realtime connections served at once; more are refused with 503. */
+export const REALTIME_MAX_CONNECTIONS = 128;
 /** The subprotocol that carries a browser client's key (it cannot set headers). */
 const KEY_PROTOCOL = 'openai-insecure-api-key.';
 
@@ -159,6 +163,9 @@ export class RealtimeTranscriptionServer {
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (!PATHS.has(url.pathname)) return refuse(socket, 404, 'not_found', `no WebSocket endpoint at ${url.pathname}; live transcription is at /v1/realtime?intent=transcription`);
     if (this.#closing) return refuse(socket, 503, 'shutting_down', 'the server is shutting down; reconnect to another instance or later');
+    if (this.#sockets.size >= REALTIME_MAX_CONNECTIONS) {
+      return refuse(socket, 503, 'too_many_connections', `${REALTIME_MAX_CONNECTIONS} realtime connections are open; retry when one closes`);
+    }
     const protocols = offeredProtocols(request);
     if (this.config.authToken) {
       const header = /^bearer +(.*)$/i.exec(request.headers.authorization ?? '')?.[1];
@@ -186,7 +193,7 @@ export class RealtimeTranscriptionServer {
     this.#server.handleUpgrade(request, socket, head, (webSocket) => {
       this.#sockets.add(webSocket);
       webSocket.once('close', () => this.#sockets.delete(webSocket));
-      new RealtimeConnection(webSocket, this.live, this.logger, { model, beta }).start();
+      new RealtimeConnection(webSocket, this.live, this.logger, { model, beta, stallSeconds: this.config.bodyIdleTimeoutSeconds }).start();
     });
   }
 }
@@ -197,6 +204,8 @@ class RealtimeConnection {
   readonly #live: LiveTranscriptionService;
   readonly #logger: Logger;
   readonly #beta: boolean;
+  /** A client that reads none of our events for this long is cut off (0: never). */
+  readonly #stallSeconds: number;
   readonly #sessionId = `sess_${randomBytes(9).toString('base64url')}`;
   #config: SessionConfig;
   #session: LiveTranscription | undefined;
@@ -207,8 +216,9 @@ class RealtimeConnection {
   #inbox: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(socket: WebSocket, live: LiveTranscriptionService, logger: Logger, options: { model: string; beta: boolean }) {
+  constructor(socket: WebSocket, live: LiveTranscriptionService, logger: Logger, options: { model: string; beta: boolean; stallSeconds: number }) {
     this.#socket = socket;
+    this.#stallSeconds = options.stallSeconds;
     this.#live = live;
     this.#logger = logger;
     this.#beta = options.beta;
@@ -460,8 +470,16 @@ class RealtimeConnection {
     try {
       for await (const event of session as AsyncIterable<LiveEvent>) {
         if (this.#closed) break;
-        // The client is not reading: wait before taking more (the engine then waits too).
-        while (this.#socket.bufferedAmount > MAX_SEND_BUFFER && !this.#closed) await new Promise((resolve) => setTimeout(resolve, 20));
+        // The client is not reading: wait before taking more (the engine then waits too),
+        // and cut it off after TALKIES_BODY_IDLE_TIMEOUT, so it cannot hold the model.
+        const stalled = Date.now();
+        while (this.#socket.bufferedAmount > MAX_SEND_BUFFER && !this.#closed) {
+          if (this.#stallSeconds > 0 && Date.now() - stalled > this.#stallSeconds * 1000) {
+            this.#socket.terminate();
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         switch (event.type) {
           case 'speech_started':
             this.#send({ type: 'input_audio_buffer.speech_started', item_id: item(event.utterance), audio_start_ms: event.audioStartMs });

@@ -25,7 +25,7 @@ const tones: string[] = [];
 beforeAll(async () => {
   server = await startTestServer(
     {
-      batched: { repo: 'fixtures/batched', ...SCRIPTED, engineOptions: { batch: 2 } },
+      batched: { repo: 'fixtures/batched', ...SCRIPTED, engineOptions: { batch: 8 } },
       plain: { repo: 'fixtures/plain', ...SCRIPTED },
     },
     { batchWindowMs: 600_000, batchMaxSize: BATCH, maxLoadedModels: 2 },

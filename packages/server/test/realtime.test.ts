@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scriptedControl, scriptedTranscript } from '@talkies-fixtures/engine-scripted';
 import { gate, readJson, SCRIPTED, startTestServer, type TestServer } from './test-server.js';
+import { REALTIME_MAX_CONNECTIONS } from '../src/realtime-transcription.js';
 import { spokenRecording, toPcm16, until, type Recording } from './live-support.js';
 
 const TOKEN = 'realtime-secret';
@@ -195,6 +196,48 @@ describe('realtime transcription with the GA client (intent=transcription)', () 
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     socket.send(JSON.stringify({ type: 'input_audio_buffer.append', audio: 'A'.repeat(22 * 1024 * 1024) }));
     expect(await closed).toBe(1009);
+  });
+
+  it('serves at most 128 connections at once, then answers 503', async () => {
+    const port = Number(new URL(open.url).port);
+    const url = `ws://127.0.0.1:${port}/v1/realtime?intent=transcription`;
+    const sockets = await Promise.all(
+      Array.from({ length: REALTIME_MAX_CONNECTIONS }, () => {
+        const socket = new WebSocket(url);
+        return new Promise<WebSocket>((resolve, reject) => {
+          socket.once('open', () => resolve(socket));
+          socket.once('error', reject);
+        });
+      }),
+    );
+    try {
+      const extra = new WebSocket(url);
+      const status = await new Promise<number>((resolve) => {
+        extra.once('unexpected-response', (_request, response) => resolve(response.statusCode!));
+        extra.once('open', () => resolve(101));
+        extra.once('error', () => {});
+      });
+      expect(status).toBe(503);
+    } finally {
+      await Promise.all(sockets.map((socket) => new Promise((resolve) => {
+        socket.once('close', resolve);
+        socket.close();
+      })));
+    }
+    // Closed connections make room again (the server notices each close a moment later).
+    await until(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const again = new WebSocket(url);
+          again.once('open', () => {
+            again.close();
+            resolve(true);
+          });
+          again.once('unexpected-response', () => resolve(false));
+          again.once('error', () => resolve(false));
+        }),
+      'room for a new connection',
+    );
   });
 
   it('refuses other WebSocket paths and conversation sessions', async () => {
