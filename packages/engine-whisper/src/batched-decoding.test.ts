@@ -39,21 +39,30 @@ function piece(seconds: number, offset = 0): Float32Array {
 }
 
 /**
- * The model calls a batch makes, as `kind×rows`: encoder runs, and decoder calls that start
- * a sequence batch (`first`: no cache yet; a language detection is one of these with one
- * token per row). Steps with a cache are not listed.
+ * The model calls a batch makes, in order: `encode×n` for an encoder run over n windows,
+ * `detect×n` for a language detection step over n rows, `decode×n` for a decoder loop whose
+ * single-token steps start with n rows (its prompt steps, one window each, are not listed).
  */
 async function modelCalls<T>(work: () => Promise<T>): Promise<{ value: T; calls: string[] }> {
-  const calls: string[] = [];
+  const events: Array<{ order: number; kind: 'encode' | 'detect' | 'prompt' | 'step'; size: number }> = [];
   const encode = vi.spyOn(WhisperSessions.prototype, 'encodeBatch');
   const step = vi.spyOn(WhisperSessions.prototype, 'step');
   try {
     const value = await work();
-    for (const [order, kind, size] of [
-      ...encode.mock.calls.map((call, index) => [encode.mock.invocationCallOrder[index]!, 'encode', call[0].length] as const),
-      ...step.mock.calls.flatMap((call, index) => (call[3] === undefined ? [[step.mock.invocationCallOrder[index]!, call[0].length === call[1] ? 'detect' : 'first', call[1]] as const] : [])),
-    ].sort((a, b) => a[0] - b[0])) {
-      calls.push(`${kind}×${size}`);
+    encode.mock.calls.forEach((call, index) => events.push({ order: encode.mock.invocationCallOrder[index]!, kind: 'encode', size: call[0].length }));
+    step.mock.calls.forEach((call, index) => {
+      const kind = call[3] !== undefined ? 'step' : call[0].length === call[1] ? 'detect' : 'prompt';
+      events.push({ order: step.mock.invocationCallOrder[index]!, kind, size: call[1] });
+    });
+    events.sort((a, b) => a.order - b.order);
+    const calls: string[] = [];
+    let afterPrompt = false;
+    for (const event of events) {
+      if (event.kind === 'prompt') afterPrompt = true;
+      else if (event.kind === 'step') {
+        if (afterPrompt) calls.push(`decode×${event.size}`);
+        afterPrompt = false;
+      } else calls.push(`${event.kind}×${event.size}`);
     }
     return { value, calls };
   } finally {
@@ -100,9 +109,10 @@ describe('transcribeBatch on the generated tiny model', () => {
     // Pieces ended at different steps (one ends early and leaves the batch).
     const lengths = expected.map((result) => result.segments.flatMap((segment) => segment.tokens ?? []).length);
     expect(new Set(lengths).size).toBeGreaterThan(1);
-    // One encoder run and batched decoder loops: the timestamp pieces share a prompt length,
-    // the <|notimestamps|> piece has one more token and decodes in its own group.
-    expect(calls).toEqual(['encode×4', 'first×3', 'first×1']);
+    // Shared encoder runs (3 windows of the tiny model per run) and batched decoder loops: the
+    // timestamp pieces share a prompt length, the <|notimestamps|> piece has one more token
+    // and decodes in its own group.
+    expect(calls).toEqual(['encode×3', 'encode×1', 'decode×3', 'decode×1']);
   });
 
   it('detects each piece’s language in one batched step when none is given', async () => {
@@ -130,7 +140,7 @@ describe('transcribeBatch on the generated tiny model', () => {
     const { value, calls } = await modelCalls(() => Promise.all(backend.transcribeBatch(requests)));
     expect(value).toEqual(expected);
     // Four pieces at a time (the memory of one batch): the last two start as the first four end.
-    expect(calls).toEqual(['encode×4', 'first×4', 'encode×2', 'first×2']);
+    expect(calls).toEqual(['encode×3', 'encode×1', 'decode×4', 'encode×2', 'decode×2']);
   });
 
   it('drops an aborted piece from the batch and finishes the others as alone', async () => {
@@ -187,7 +197,8 @@ describe('transcribeBatch with temperature fallback and beam search', () => {
       const expected = await singles(beams, requests);
       const { value, calls } = await modelCalls(() => Promise.all(beams.transcribeBatch(requests)));
       expect(value).toEqual(expected);
-      expect(calls).toEqual(['encode×2', 'first×1', 'first×1']);
+      // Beam search decodes each window alone (its steps carry the beams, not other pieces).
+      expect(calls).toEqual(['encode×2', 'decode×3', 'decode×3']);
     } finally {
       await beams.dispose();
     }
@@ -212,8 +223,8 @@ describe('transcribeBatch with word timestamps (generated _timestamped model)', 
       expect(expected.every((result) => result.words.length > 0)).toBe(true);
       const { value, calls } = await modelCalls(() => Promise.all(stamped.transcribeBatch(requests)));
       expect(value).toEqual(expected);
-      expect(calls[0]).toBe('encode×4');
-      expect(calls.filter((call) => call.startsWith('first')).some((call) => call !== 'first×1')).toBe(true);
+      expect(calls.slice(0, 2)).toEqual(['encode×3', 'encode×1']);
+      expect(calls.filter((call) => call.startsWith('decode')).some((call) => call !== 'decode×1')).toBe(true);
     } finally {
       await stamped.dispose();
     }

@@ -20,8 +20,8 @@ import { isPunctuationOnly, tokensToWords, tokenTimes, type TimedToken } from '.
 const SAMPLE_RATE = 16000;
 const SECONDS_PER_FRAME = 0.01;
 const SECONDS_PER_TIMESTAMP = 0.02;
-/** Encoder working memory a batched encoder run may take (see {@link WhisperTranscriber.encoderBatchSize}). */
-const ENCODER_BATCH_BUDGET = 512 * 2 ** 20;
+/** Attention scores of one encoder layer a batched encoder run may hold (see {@link WhisperTranscriber.encoderBatchSize}). */
+const ENCODER_BATCH_SCORES = 64 * 2 ** 20;
 
 export interface TranscriberSettings {
   options: WhisperOptions;
@@ -151,16 +151,17 @@ export class WhisperTranscriber {
   }
 
   /**
-   * Windows per encoder run. The encoder is compute-bound: a batch saves little time
-   * (measured on whisper-base, 2 cores: none beyond the noise) while its working memory
-   * grows with every window (the attention scores alone are heads × 1500² floats per
-   * window; +270 MB per window measured on base), so its batch is kept within a budget:
-   * 2 windows for base, 1 for large models.
+   * Windows per encoder run. The encoder is compute-bound, and a batch only makes its
+   * attention scores (heads × 1500² floats per layer and window) spill further out of the
+   * caches: on base (2 cores) one run over 2 windows took 1.3 × two single runs, and each
+   * extra window kept 270 MB more of onnxruntime's arena. Windows are therefore batched only
+   * while one layer's scores stay within {@link ENCODER_BATCH_SCORES}: small models (the
+   * generated test models) batch, base and larger run one window at a time.
    */
   get encoderBatchSize(): number {
     const { config } = this.#files;
-    const perWindow = 3 * config.encoderHeads * config.maxSourcePositions ** 2 * 4;
-    return Math.max(1, Math.floor(ENCODER_BATCH_BUDGET / perWindow));
+    const scores = config.encoderHeads * config.maxSourcePositions ** 2 * 4;
+    return Math.max(1, Math.floor(ENCODER_BATCH_SCORES / scores));
   }
 
   get #direct(): WindowOperations {
