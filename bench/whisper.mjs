@@ -17,7 +17,7 @@
  *          files (local only, fp32), pipe(piece, { language: 'en' });
  *   batched  @talkies/engine-whisper with batched inference: WhisperBackend.transcribeBatch(pieces),
  *          the call core's VadChunker makes for the engine (groups of capabilities.maxBatchSize):
- *          one encoder run for the windows, decoder steps shared by the sequences still running;
+ *          the engine's batched decoding: decoder steps shared by the sequences still running;
  *          same settings as ours, and its text must be ours';
  *   bare   the exact onnxruntime calls `ours` made (same features, same token ids, same
  *          KV-cache hand-over), replayed on fresh sessions; only `await session.run()` is
