@@ -182,6 +182,8 @@ interface Utterance {
   dropped: boolean;
   /** Its audio is closed (committed or dropped): no more partials. */
   closed: boolean;
+  /** Aborts the re-transcription partial in flight: the final must not wait behind it. */
+  partial?: AbortController;
 }
 
 /** The longest prefix of `text` that `previous` agrees on, cut at a word boundary. */
@@ -613,6 +615,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     const commit = async (keep: number, stopped: boolean) => {
       const closing = utterance!;
       closing.closed = true;
+      closing.partial?.abort();
       utterance = undefined;
       this.#utteranceOpen = false;
       silent = 0;
@@ -701,6 +704,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
         if (utterance) {
           utterance.dropped = true;
           utterance.closed = true;
+          utterance.partial?.abort();
           const session = utterance.session;
           utterance = undefined;
           this.#utteranceOpen = false;
@@ -770,9 +774,19 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     if (interval <= 0 || !this.#laneIdle || utterance.audio.length - utterance.partialAt < interval) return;
     utterance.partialAt = utterance.audio.length;
     const audio = utterance.audio.view().slice();
+    const partial = new AbortController();
+    utterance.partial = partial;
     void this.#enqueue(async () => {
-      if (utterance.dropped || this.#abort.signal.aborted) return;
-      const result = await this.#backend.transcribe({ ...this.#request(audio), timestamps: false });
+      if (utterance.closed || this.#abort.signal.aborted) return;
+      // Aborted with the session, or when the utterance closes while this pass runs.
+      const stop = () => partial.abort();
+      this.#abort.signal.addEventListener('abort', stop, { once: true });
+      let result: TranscriptionResult;
+      try {
+        result = await this.#backend.transcribe({ ...this.#request(audio), timestamps: false, signal: partial.signal });
+      } finally {
+        this.#abort.signal.removeEventListener('abort', stop);
+      }
       const text = result.text.trim();
       const agreed = agreedPrefix(utterance.hypothesis, text);
       utterance.hypothesis = text;
