@@ -74,19 +74,36 @@ export class BatchScheduler {
 
   /**
    * Runs `tasks` together, each with the batched operations; the result of task `i` is
-   * promise `i`, settled as soon as that task is done.
+   * promise `i`, settled as soon as that task is done. At most the batch size of tasks run
+   * at once (the others start as running ones end), so that the memory a call holds is
+   * that of one batch, however many tasks it is given.
    */
   runAll<T>(tasks: ReadonlyArray<(operations: WindowOperations) => Promise<T>>): Array<Promise<T>> {
-    // All of them count before the first can wait, so that the first call waits for the others'.
-    this.#tasks += tasks.length;
-    return tasks.map(async (task) => {
-      try {
-        return await task(this.#operations);
-      } finally {
-        this.#tasks--;
-        this.#kick();
-      }
-    });
+    const settlers: Array<{ resolve: (value: T) => void; reject: (error: unknown) => void }> = [];
+    const results = tasks.map(() => new Promise<T>((resolve, reject) => settlers.push({ resolve, reject })));
+    let next = 0;
+    const start = (): void => {
+      const index = next++;
+      void (async () => {
+        try {
+          settlers[index]!.resolve(await tasks[index]!(this.#operations));
+        } catch (error) {
+          settlers[index]!.reject(error);
+        } finally {
+          this.#tasks--;
+          if (next < tasks.length) {
+            this.#tasks++;
+            start();
+          }
+          this.#kick();
+        }
+      })();
+    };
+    // All of the first group count before the first can wait, so that its first call waits for the others'.
+    const first = Math.min(tasks.length, this.#maxBatch);
+    this.#tasks += first;
+    for (let count = 0; count < first; count++) start();
+    return results;
   }
 
   readonly #operations: WindowOperations = {

@@ -129,8 +129,8 @@ describe('transcribeBatch on the generated tiny model', () => {
     const expected = await singles(backend, requests);
     const { value, calls } = await modelCalls(() => Promise.all(backend.transcribeBatch(requests)));
     expect(value).toEqual(expected);
-    // The oldest waiting call goes first: the last two windows are encoded before the first four decode.
-    expect(calls).toEqual(['encode×4', 'encode×2', 'first×4', 'first×2']);
+    // Four pieces at a time (the memory of one batch): the last two start as the first four end.
+    expect(calls).toEqual(['encode×4', 'first×4', 'encode×2', 'first×2']);
   });
 
   it('drops an aborted piece from the batch and finishes the others as alone', async () => {
@@ -145,6 +145,14 @@ describe('transcribeBatch on the generated tiny model', () => {
     setImmediate(() => controller.abort());
     const outcomes = await Promise.allSettled(results);
     expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { code: 'ABORTED' } });
+    expect([outcomes[0], outcomes[2]]).toEqual(expected.map((value) => ({ status: 'fulfilled', value })));
+  });
+
+  it("fails a piece with a bad request alone (its own 400), the others decode as alone", async () => {
+    const requests = [request(piece(5), { language: 'en' }), request(piece(5, 1), { language: 'klingon' }), request(piece(3, 2), { language: 'en' })];
+    const expected = await singles(backend, [requests[0]!, requests[2]!]);
+    const outcomes = await Promise.allSettled(backend.transcribeBatch(requests));
+    expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_REQUEST', status: 400 } });
     expect([outcomes[0], outcomes[2]]).toEqual(expected.map((value) => ({ status: 'fulfilled', value })));
   });
 
