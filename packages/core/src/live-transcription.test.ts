@@ -51,6 +51,8 @@ function wordsFor(samples: Float32Array, rate: number): string {
 
 interface TestBackend extends AsrBackend {
   calls: number[];
+  /** Calls whose signal aborted while they ran. */
+  aborted: number;
   sessions: { opened: number; closed: number };
 }
 
@@ -62,13 +64,26 @@ function testBackend(options: { streaming?: boolean; longForm?: boolean; delayMs
     modality: 'asr',
     capabilities: { wordTimestamps: false, segmentTimestamps: false, streaming: options.streaming ?? false, translation: false, languages: ['en'], longForm: options.longForm ?? false },
     calls,
+    aborted: 0,
     sessions,
     async load() {},
     async dispose() {},
     async transcribe(request: TranscribeRequest) {
       calls.push(request.audio.length / request.sampleRate);
-      if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
-      if (request.signal.aborted) throw new SpeechError('ABORTED', 'aborted');
+      if (options.delayMs) {
+        // An engine that stops when its signal aborts.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.delayMs);
+          request.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+      }
+      if (request.signal.aborted) {
+        backend.aborted++;
+        throw new SpeechError('ABORTED', 'aborted');
+      }
       return { text: wordsFor(request.audio, request.sampleRate), language: 'en', segments: [], words: [] };
     },
   };
@@ -219,6 +234,25 @@ describe('openLiveTranscription', () => {
     const finals = all.filter((event) => event.type === 'final').map((event) => (event as { text: string }).text);
     expect(finals).toEqual(['alpha bravo charlie delta', 'alpha bravo']);
     expect(all.at(-1)).toMatchObject({ type: 'done', text: 'alpha bravo charlie delta alpha bravo' });
+  });
+
+  it('a commit aborts the partial in flight: the final does not wait behind it', async () => {
+    const backend = testBackend({ delayMs: 2000 });
+    const live = openLiveTranscription({ backend, chunker: chunker(), sampleRate: RATE, segmentation: { type: 'manual' }, partialIntervalMs: 500 });
+    const events = collect(live);
+    await live.write(audio(RATE, [1, true]));
+    // The partial over the first second is running (it would take 2 s).
+    const deadline = Date.now() + 5000;
+    while (backend.calls.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(backend.calls).toHaveLength(1);
+    const committed = Date.now();
+    live.commit();
+    live.end();
+    const all = await events;
+    expect(backend.aborted).toBe(1);
+    // One engine pass for the final, not two.
+    expect(Date.now() - committed).toBeLessThan(3900);
+    expect(all.filter((event) => event.type === 'final').map((event) => (event as { text: string }).text)).toEqual(['alpha bravo charlie delta']);
   });
 
   it('uses the engine streaming session where the backend has one', async () => {

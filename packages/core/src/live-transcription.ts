@@ -69,8 +69,9 @@ export interface LiveTranscriptionOptions {
   /** Ask the engine for segment and word timestamps (needed for word confidences). */
   timestamps?: boolean;
   /**
-   * Re-transcription partials: at most one every this many ms of new speech, and only when
-   * the engine is idle (default 1000). 0 turns them off. Unused with an engine session.
+   * Re-transcription partials: at most one every this many ms of new speech, only when the
+   * engine is idle, and none while the engine's last pass was slower than real time (they
+   * would only delay the final). Default 1000; 0 turns them off. Unused with an engine session.
    */
   partialIntervalMs?: number;
   /** Use `backend.openStream` when the backend offers a streaming session (default true). */
@@ -182,6 +183,8 @@ interface Utterance {
   dropped: boolean;
   /** Its audio is closed (committed or dropped): no more partials. */
   closed: boolean;
+  /** Aborts the re-transcription partial in flight: the final must not wait behind it. */
+  partial?: AbortController;
 }
 
 /** The longest prefix of `text` that `previous` agrees on, cut at a word boundary. */
@@ -226,6 +229,8 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
   #engineStreaming: boolean;
   #language: string | undefined;
   #finals: ChunkTranscription[] = [];
+  /** Engine time over audio time of the last re-transcription pass (or final): above 1 the engine is slower than real time. */
+  #realTimeFactor: number | undefined;
   #nextUtterance = 0;
 
   constructor(options: LiveTranscriptionOptions) {
@@ -495,7 +500,9 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
           result = { text, segments: [], words: [], ...(this.#language ? { language: this.#language } : {}) };
           source = 'engine-stream';
         } else {
+          const began = performance.now();
           result = await this.#backend.transcribe(this.#request(audio));
+          this.#measure(began, audio.length);
           if (utterance) {
             const text = result.text.trim();
             // Send what the partials did not, where the final extends them.
@@ -533,6 +540,11 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
       if (!this.#abort.signal.aborted) this.#abort.abort(error);
       this.#events.fail(asSpeechError(error));
     });
+  }
+
+  #measure(began: number, samples: number): void {
+    const audioMs = (samples * 1000) / VAD_SAMPLE_RATE;
+    if (audioMs > 0) this.#realTimeFactor = (performance.now() - began) / audioMs;
   }
 
   async #sendDelta(utterance: Utterance, text: string, words: TranscriptionWord[], source: LiveTextSource): Promise<void> {
@@ -613,6 +625,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     const commit = async (keep: number, stopped: boolean) => {
       const closing = utterance!;
       closing.closed = true;
+      closing.partial?.abort();
       utterance = undefined;
       this.#utteranceOpen = false;
       silent = 0;
@@ -701,6 +714,7 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
         if (utterance) {
           utterance.dropped = true;
           utterance.closed = true;
+          utterance.partial?.abort();
           const session = utterance.session;
           utterance = undefined;
           this.#utteranceOpen = false;
@@ -768,11 +782,25 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
     }
     const interval = ((this.#options.partialIntervalMs ?? 1000) * VAD_SAMPLE_RATE) / 1000;
     if (interval <= 0 || !this.#laneIdle || utterance.audio.length - utterance.partialAt < interval) return;
+    // An engine slower than real time has no time for partials: they would only delay the final.
+    if (this.#realTimeFactor !== undefined && this.#realTimeFactor > 1) return;
     utterance.partialAt = utterance.audio.length;
     const audio = utterance.audio.view().slice();
+    const partial = new AbortController();
+    utterance.partial = partial;
     void this.#enqueue(async () => {
-      if (utterance.dropped || this.#abort.signal.aborted) return;
-      const result = await this.#backend.transcribe({ ...this.#request(audio), timestamps: false });
+      if (utterance.closed || this.#abort.signal.aborted) return;
+      // Aborted with the session, or when the utterance closes while this pass runs.
+      const stop = () => partial.abort();
+      this.#abort.signal.addEventListener('abort', stop, { once: true });
+      let result: TranscriptionResult;
+      try {
+        const began = performance.now();
+        result = await this.#backend.transcribe({ ...this.#request(audio), timestamps: false, signal: partial.signal });
+        this.#measure(began, audio.length);
+      } finally {
+        this.#abort.signal.removeEventListener('abort', stop);
+      }
       const text = result.text.trim();
       const agreed = agreedPrefix(utterance.hypothesis, text);
       utterance.hypothesis = text;
