@@ -6,11 +6,13 @@
  * task still running is blocked on one of those calls, then runs the waiting calls of one
  * kind together, as one batch:
  *
- * - encodes: one encoder run over the stacked windows (fewer per run when the encoder's
- *   working memory would be large);
+ * - encodes: one encoder run over the stacked windows, as many as the caller allows (the
+ *   transcriber allows one for base and larger models: batched, their compute-bound
+ *   encoder ran slower);
  * - language detections: one decoder step over the stacked `<|startoftranscript|>` rows;
  * - window decodes with the same prompt length (greedy or sampled): one batched
- *   autoregressive loop ({@link decodeWindowsBatched}), whose sequences leave as they end;
+ *   autoregressive loop ({@link decodeWindowsBatched}: prompt steps one window at a time,
+ *   then single-token steps over all rows), whose sequences leave as they end;
  * - beam searches: one at a time, as alone.
  *
  * One batch runs at a time (the cores are onnxruntime's). A task whose decode failed the
