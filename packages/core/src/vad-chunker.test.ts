@@ -345,10 +345,14 @@ describe('VadChunker: failures', () => {
 /**
  * A small real backend: it reads the audio. Each piece's text is the number of whole
  * seconds of speech in it (runs of ones), its one segment spans the speech, and its
- * language is the request's or, without one, 'en' for pieces with speech. With
+ * language is the request's or, without one, 'en' for pieces with speech (none at all
+ * with `detectsLanguage: false`, as Parakeet reports when not asked). With
  * `maxBatchSize` it also transcribes batches, in one call, and records their sizes.
  */
-function measuringBackend(maxBatchSize?: number, hooks: { onBatch?: (size: number) => Promise<void> | void; fail?: number } = {}) {
+function measuringBackend(
+  maxBatchSize?: number,
+  hooks: { onBatch?: (size: number) => Promise<void> | void; fail?: number; detectsLanguage?: boolean } = {},
+) {
   const batches: Array<Array<string | undefined>> = [];
   let served = 0;
   const measure = (request: TranscribeRequest): TranscriptionResult => {
@@ -363,7 +367,7 @@ function measuringBackend(maxBatchSize?: number, hooks: { onBatch?: (size: numbe
       speech++;
     }
     const seconds = String(Math.round(speech / request.sampleRate));
-    const language = request.language ?? (speech > 0 ? 'en' : undefined);
+    const language = request.language ?? (speech > 0 && hooks.detectsLanguage !== false ? 'en' : undefined);
     const segments = first < 0 ? [] : [{ id: 0, seek: 0, start: first / request.sampleRate, end: (last + 1) / request.sampleRate, text: ` ${seconds}` }];
     return { text: first < 0 ? '' : ` ${seconds}`, language, segments, words: [] };
   };
@@ -425,6 +429,16 @@ describe('VadChunker: batching backends', () => {
     const result = await chunker.transcribe(backend, samples, request);
     expect(batches).toEqual([[undefined], ['en', 'en'], ['en', 'en'], ['en']]);
     expect(result).toEqual(await chunker.transcribe(measuringBackend().backend, samples, request));
+  });
+
+  it('batches after the first chunk with text when the engine reports no language', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const samples = regions(5);
+    const { backend, batches } = measuringBackend(2, { detectsLanguage: false });
+    const result = await chunker.transcribe(backend, samples, request);
+    expect(batches).toEqual([[undefined], [undefined, undefined], [undefined, undefined]]);
+    expect(result).toEqual(await chunker.transcribe(measuringBackend(undefined, { detectsLanguage: false }).backend, samples, request));
+    expect(result.text).toBe('3 7 12 3 7');
   });
 
   it('keeps the path of today for a backend without the capability, or with a batch size of 1', async () => {

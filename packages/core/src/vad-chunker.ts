@@ -175,7 +175,8 @@ export class VadChunker {
    * out in groups of `batchSize` while the next group is cut (at most one group waits, so
    * memory stays bounded by two groups). Until a language is known (none in the request,
    * no chunk with text yet) chunks go one at a time, as on the sequential path, so that
-   * every later chunk is decoded in the same language.
+   * every later chunk is decoded in the same language. An engine that reports no language
+   * for a chunk with text does not detect one: the chunks after it go in groups at once.
    */
   async #transcribeBatched(backend: AsrBackend, audio: LongAudioSource, request: LongAudioRequest, batchSize: number): Promise<TranscriptionResult & { duration: number }> {
     const chunks = this.chunks(audio, request.signal);
@@ -184,7 +185,10 @@ export class VadChunker {
     const ready: AudioChunk[] = [];
     let running: { chunks: AudioChunk[]; results: Array<Promise<TranscriptionResult>> } | undefined;
     let summary: ChunkingSummary | undefined;
-    const wanted = () => (language === undefined ? 1 : batchSize);
+    // Settled once a chunk with text has come back: with the language it reports, or with
+    // none from an engine that does not detect languages (then nothing waits for one).
+    let languageSettled = language !== undefined;
+    const wanted = () => (languageSettled ? batchSize : 1);
     const settle = async () => {
       if (!running) return;
       const { chunks: sent, results } = running;
@@ -194,7 +198,10 @@ export class VadChunker {
       sent.forEach((chunk, index) => {
         const transcription = (settled[index] as PromiseFulfilledResult<TranscriptionResult>).value;
         parts.push({ start: chunk.start / VAD_SAMPLE_RATE, end: (chunk.start + chunk.audio.length) / VAD_SAMPLE_RATE, result: transcription });
-        if (language === undefined && transcription.language && transcription.text.trim() !== '') language = transcription.language;
+        if (!languageSettled && transcription.text.trim() !== '') {
+          language = transcription.language || undefined;
+          languageSettled = true;
+        }
       });
     };
     try {
