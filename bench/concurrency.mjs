@@ -40,6 +40,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { quantile } from './lib/stats.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
@@ -53,14 +54,6 @@ function importBuilt(relativePath) {
   return import(pathToFileURL(path).href);
 }
 
-function quantile(values, q) {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const position = (sorted.length - 1) * q;
-  const lower = Math.floor(position);
-  const upper = Math.ceil(position);
-  return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower);
-}
 
 /** A multipart body for the transcription request, built once and sent many times. */
 function multipart(wav) {

@@ -48,6 +48,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { quantile } from './lib/stats.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const TARGET_RATIO = 1.1;
@@ -204,14 +205,6 @@ async function httpClient(mode, httpModule, url, body, clientCpu) {
   };
 }
 
-function quantile(values, q) {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const position = (sorted.length - 1) * q;
-  const lower = Math.floor(position);
-  const upper = Math.ceil(position);
-  return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower);
-}
 const median = (values) => quantile(values, 0.5);
 
 async function main() {

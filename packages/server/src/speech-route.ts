@@ -16,12 +16,12 @@
 import { inject, injectable } from 'tsyringe';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { SpeechError } from '@talkies/core';
 import { AUDIO_CONTENT_TYPES } from '@talkies/audio';
 import type { Logger } from 'pino';
 import { SpeechService, type SpeechOrder } from './speech-service.js';
 import { LoggerToken } from './tokens.js';
 import { requestSignal, validate } from './request-helpers.js';
+import { sseErrorEvent, sseEvent, writable } from './event-stream.js';
 
 export const speechRequestSchema = z.object({
   model: z.string().trim().min(1, 'model is required: name a configured TTS slug (GET /v1/models)'),
@@ -37,23 +37,6 @@ export const speechRequestSchema = z.object({
 export type SpeechRequestBody = z.output<typeof speechRequestSchema>;
 
 type Delivery = 'whole' | 'audio' | 'sse';
-
-/** Waits until the response can take more, or the connection is gone. */
-function writable(response: Context['res']): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
-}
-
-function sseEvent(event: object): string {
-  return `data: ${JSON.stringify(event)}\n\n`;
-}
 
 @injectable()
 export class SpeechRoute {
@@ -124,10 +107,7 @@ export class SpeechRoute {
       }
       this.logger.error({ err: error, model: model.slug, requestId: ctx.state.requestId }, 'speech stream failed after it started');
       if (delivery === 'sse' && response.writable) {
-        const status = SpeechError.is(error) ? error.status : 500;
-        const message = SpeechError.is(error) && status < 500 ? error.message : 'the stream failed; the server log has the details';
-        const code = SpeechError.is(error) ? error.code.toLowerCase() : 'internal';
-        response.end(sseEvent({ type: 'error', error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', code, param: null } }));
+        response.end(sseErrorEvent(error));
       } else {
         // Audio bytes cannot carry an error: cut the connection, so the client sees a broken transfer.
         response.destroy();

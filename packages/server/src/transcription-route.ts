@@ -12,6 +12,7 @@ import { parseSpeakerLabels, type SpeakerLabels } from './stereo-merge.js';
 import type { Logger } from 'pino';
 import { LoggerToken } from './tokens.js';
 import { parseFlag, TranscriptionService, type TranscriptionJob, type TranscriptStreamEvent } from './transcription-service.js';
+import { sseErrorEvent, sseEvent, writable } from './event-stream.js';
 
 const optionalNumber = z
   .union([z.string(), z.number()])
@@ -41,23 +42,6 @@ export const transcriptionFieldsSchema = z.object({
   'include[]': z.union([z.string(), z.array(z.string())]).optional(),
   include: z.union([z.string(), z.array(z.string())]).optional(),
 });
-
-/** Waits until the response can take more, or the connection is gone. */
-function writable(response: Context['res']): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
-}
-
-function sseEvent(event: object): string {
-  return `data: ${JSON.stringify(event)}\n\n`;
-}
 
 /** `include[]` values as a list (the SDK sends `include[]`, curl users often `include`). */
 function includes(fields: { 'include[]'?: string | string[]; include?: string | string[] }): string[] {
@@ -112,10 +96,7 @@ export class TranscriptionRoute {
       }
       this.logger.error({ err: error, requestId: ctx.state.requestId }, 'transcription stream failed after it started');
       if (response.writable) {
-        const status = SpeechError.is(error) ? error.status : 500;
-        const message = SpeechError.is(error) && status < 500 ? error.message : 'the stream failed; the server log has the details';
-        const code = SpeechError.is(error) ? error.code.toLowerCase() : 'internal';
-        response.end(sseEvent({ type: 'error', error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', code, param: null } }));
+        response.end(sseErrorEvent(error));
       }
     } finally {
       // Stops ffmpeg and the engine, and returns the model's lease.
