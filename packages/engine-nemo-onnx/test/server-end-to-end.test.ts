@@ -12,6 +12,7 @@ import { writeFixtures as writeWhisperFixtures } from '@talkies/engine-whisper/t
 import { startTestServer, type TestServer } from '@talkies/server/testing';
 import { audioDirectory, hasShared, readJfk } from './support/shared-assets.js';
 import { createBackend, generatedModels, request } from './support/nemo-fixtures.js';
+import { wavFile } from '@talkies/testkit';
 
 const PARAKEET = 'parakeet-test-tiny-v3';
 const CANARY = 'canary-test-tiny-flash';
@@ -19,26 +20,6 @@ const DE2EN = 'canary-test-tiny-flash-de2en';
 const EN2DE = 'canary-test-tiny-flash-en2de';
 const QWEN = 'canary-qwen-test-tiny';
 const WHISPER = 'whisper-test-tiny';
-
-/** 16-bit mono PCM WAV bytes of `samples`. */
-function wavBytes(samples: Float32Array): Buffer {
-  const data = Buffer.alloc(samples.length * 2);
-  for (let index = 0; index < samples.length; index++) data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[index]! * 32768))), index * 2);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(16000, 24);
-  header.writeUInt32LE(32000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
 
 describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server, driven by the openai client', () => {
   let models: Awaited<ReturnType<typeof generatedModels>>;
@@ -182,7 +163,7 @@ describe.skipIf(!hasShared('audio/jfk.wav'))('the NeMo engine behind the server,
 
     it('long audio: the segment times are the VAD chunker’s pieces', async () => {
       const result = await client.audio.transcriptions.create({
-        file: await toFile(wavBytes(long), 'long.wav', { type: 'audio/wav' }), model: CANARY, response_format: 'verbose_json', timestamp_granularities: ['segment'],
+        file: await toFile(wavFile(long), 'long.wav', { type: 'audio/wav' }), model: CANARY, response_format: 'verbose_json', timestamp_granularities: ['segment'],
       });
       expect(result.duration).toBeCloseTo(40, 0);
       // The chunker packs speech into pieces of at most 28 s: 1–25 s and 27–38 s here.

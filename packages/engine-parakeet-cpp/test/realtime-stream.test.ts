@@ -13,28 +13,10 @@ import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '@talkies/server/testing';
 import { bursts, hasCompiler, standInLibrary, temporaryDirectory, writeStandInModel } from './support/stand-in.js';
+import { wavFile } from '@talkies/testkit';
 
 const NEMOTRON = 'nemotron-3.5-asr-0.6b';
 const NEMOTRON_FILE = 'nemotron-3.5-asr-streaming-0.6b-q8_0.gguf';
-
-function wav(samples: Float32Array, sampleRate = 16000): Buffer {
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((sample, index) => data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(sample * 32768))), index * 2));
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(sampleRate, 24);
-  header.writeUInt32LE(sampleRate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
 
 async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -72,7 +54,7 @@ describe.skipIf(!hasCompiler)('a streaming parakeet.cpp model behind /v1/realtim
   });
 
   it('sends each word as the engine session finalizes it, before the commit; completed equals the whole file', async () => {
-    const whole = await openai.audio.transcriptions.create({ file: await toFile(wav(audio), 'speech.wav'), model: NEMOTRON });
+    const whole = await openai.audio.transcriptions.create({ file: await toFile(wavFile(audio), 'speech.wav'), model: NEMOTRON });
     const port = Number(new URL(server.url).port);
     const rt = new OpenAIRealtimeWS({ intent: 'transcription', options: { createConnection: () => connect(port, '127.0.0.1') } }, openai);
     const events: Array<{ type: string; [key: string]: any }> = [];
@@ -107,7 +89,7 @@ describe.skipIf(!hasCompiler)('a streaming parakeet.cpp model behind /v1/realtim
   });
 
   it('stream=true with include[]=logprobs: the engine\'s word confidences as logprobs', async () => {
-    const stream = await openai.audio.transcriptions.create({ file: await toFile(wav(audio), 'speech.wav'), model: NEMOTRON, stream: true, include: ['logprobs'] });
+    const stream = await openai.audio.transcriptions.create({ file: await toFile(wavFile(audio), 'speech.wav'), model: NEMOTRON, stream: true, include: ['logprobs'] });
     const events: Array<{ type: string; delta?: string; text?: string; logprobs?: Array<{ token: string; logprob: number; bytes: number[] }> }> = [];
     for await (const event of stream) events.push(event as never);
     const done = events.at(-1)!;

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '@talkies/server/testing';
 import { sharedFile } from './support/shared-audio.js';
 import { bursts, hasCompiler, standInCounters, standInLibrary, temporaryDirectory, writeStandInModel } from './support/stand-in.js';
+import { wavFile } from '@talkies/testkit';
 
 const run = promisify(execFile);
 const jfk = sharedFile('audio/jfk.wav');
@@ -23,32 +24,12 @@ const TDT = 'parakeet-tdt_ctc-110m';
 const NO_LIBRARY = 'parakeet-without-library';
 const LANGUAGES = ['auto', 'en', 'es', 'de', 'fr', 'it', 'ar', 'ja', 'ko', 'pt', 'ru', 'hi', 'zh', 'vi', 'he', 'nl', 'cs', 'da', 'pl', 'no', 'sv', 'th', 'tr', 'bg'];
 
-/** 16-bit mono PCM WAV. */
-function wav(samples: Float32Array, sampleRate = 16000): Buffer {
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((sample, index) => data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(sample * 32767))), index * 2));
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(sampleRate, 24);
-  header.writeUInt32LE(sampleRate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
-
 describe.skipIf(!hasCompiler)('engine-parakeet-cpp behind the server, driven by the openai client', () => {
   let data: Awaited<ReturnType<typeof temporaryDirectory>>;
   let server: TestServer;
   let client: OpenAI;
   // Three words: two close together, one after a pause (two segments).
-  const recording = wav(bursts(3, [[0.16, 0.48], [0.64, 0.96], [2.0, 2.4]]));
+  const recording = wavFile(bursts(3, [[0.16, 0.48], [0.64, 0.96], [2.0, 2.4]]));
   const file = () => toFile(recording, 'speech.wav', { type: 'audio/wav' });
   const loaded = async () =>
     ((await (await fetch(`${server.url}/api/ps`)).json()) as { models: Array<{ id: string }> }).models.map((model) => model.id);

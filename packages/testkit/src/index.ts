@@ -10,3 +10,4 @@ export * from './onnx-graph-builder.js';
 export * from './seeded-weights.js';
 export * from './fake-hub.js';
 export * from './shared-assets.js';
+export * from './wav-file.js';
