@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFixtures, writeModel, wavFile, referenceRecording } from '../src/testing/index.js';
-import { probe, readJson, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from '@talkies/server/testing';
+import { probe, readJson, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED, refusal } from '@talkies/server/testing';
 
 let server: TestServer;
 let client: OpenAI;
@@ -44,15 +44,6 @@ async function wav(body: Record<string, unknown>): Promise<Buffer> {
   return Buffer.from(await response.arrayBuffer());
 }
 
-async function refusal(request: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await request;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('the request succeeded');
-}
 
 async function voicesOf(slug: string): Promise<Array<{ voice: string; origin?: string; default: boolean; language?: string }>> {
   const { voices } = (await readJson(await fetch(`${server.url}/v1/audio/voices`))) as { voices: Array<{ voice: string; model: string; origin?: string; default: boolean }> };

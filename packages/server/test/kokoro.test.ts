@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFixtures } from '@talkies/engine-kokoro/testing';
-import { SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED } from './test-server.js';
+import { SCRIPTED, probe, startTestServer, type TestServer, EXPECTED_CODECS as EXPECTED, refusal } from './test-server.js';
 
 let server: TestServer;
 let client: OpenAI;
@@ -36,15 +36,6 @@ async function wav(model: string, voice: string | undefined, input: string): Pro
   return Buffer.from(await response.arrayBuffer());
 }
 
-async function refusal(request: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await request;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('the request succeeded');
-}
 
 for (const slug of ['kokoro-82m', 'kokoro-82m-nvidia']) {
   describe(`${slug} through the official openai client`, () => {

@@ -92,3 +92,26 @@ export const EXPECTED_CODECS = {
 export async function readJson(response: Response): Promise<any> {
   return response.json();
 }
+
+/** What an official `openai` client throws for an error answer (its `APIError`), as far as tests read it. */
+export interface ClientRefusal extends Error {
+  status: number | undefined;
+  code?: string | null;
+  param?: string | null;
+  type?: string;
+  error?: unknown;
+}
+
+/**
+ * The error an `openai` client call was refused with (an `APIError`: it carries the HTTP
+ * `status`); fails the test when the call succeeds, and rethrows anything else.
+ */
+export async function refusal(request: Promise<unknown>): Promise<ClientRefusal> {
+  try {
+    await request;
+  } catch (error) {
+    if (error instanceof Error && 'status' in error) return error as ClientRefusal;
+    throw error;
+  }
+  throw new Error('the request succeeded');
+}
