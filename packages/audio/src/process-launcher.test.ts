@@ -66,6 +66,28 @@ describe('launchProcess', () => {
     process.kill(sleepPid!, 'SIGKILL');
   });
 
+  it('settles every launch sent while its launcher dies (a write into the dead channel fails them, nothing is thrown)', async () => {
+    // Launches race the launcher's death: one written after the child died but before Node
+    // noticed the disconnect fails with EPIPE. Vitest reports an uncaught one as an error.
+    for (let round = 0; round < 4; round++) {
+      const running = launchProcess('sh', ['-c', 'echo $PPID; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      running.on('error', () => {});
+      const launcherPid = await new Promise<number>((resolve) => running.stdout!.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim()))));
+      process.kill(launcherPid, 'SIGKILL');
+      const outcomes: Array<Promise<string>> = [];
+      const started = Date.now();
+      while (Date.now() - started < 30) {
+        const launched = launchProcess('true', [], { stdio: ['ignore', 'ignore', 'ignore'] });
+        outcomes.push(new Promise((resolve) => {
+          launched.once('error', (error: Error) => resolve(error.message));
+          launched.once('exit', () => resolve('ran'));
+        }));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      for (const outcome of await Promise.all(outcomes)) expect(outcome).toMatch(/^(ran|the process launcher exited)$/);
+    }
+  });
+
   it('kills a program, even one killed before it started', async () => {
     const early = launchProcess('sleep', ['30'], { stdio: ['ignore', 'pipe', 'pipe'] });
     early.kill('SIGKILL');

@@ -171,6 +171,7 @@ class Launcher {
     // Whichever comes first: once the channel is gone, no launch can reach the launcher.
     this.#child.once('disconnect', () => this.#gone());
     this.#child.once('exit', () => this.#gone());
+    this.#child.on('error', () => this.#gone());
     this.#idle();
   }
 
@@ -225,7 +226,13 @@ class Launcher {
   }
 
   send(message: object): void {
-    if (this.#child.connected) this.#child.send(message);
+    if (!this.#child.connected) return;
+    // The launcher can die between the `connected` check and the write (EPIPE): without a
+    // callback Node reports that as an 'error' event nobody listens to, an uncaught
+    // exception. A failed write means the channel is gone: fail what it was running.
+    this.#child.send(message, (error) => {
+      if (error) this.#gone();
+    });
   }
 
   launch(command: string, args: readonly string[], options: LaunchOptions): RemoteProcess {
