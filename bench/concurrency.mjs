@@ -26,7 +26,7 @@
  *
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
- *   node bench/concurrency.mjs [--clients 1,4,8] [--requests 2] [--window-ms 5] [--batch 8]
+ *   node bench/concurrency.mjs [--clients 1,4,8] [--requests 2] [--window-ms 5] [--linger-ms 1000] [--batch 8]
  *                              [--model-dir DIR] [--regenerate]
  *
  * Target: at 8 clients, batched throughput ≥ 2 × the throughput at 1 client, on 2 cores,
@@ -111,6 +111,7 @@ async function main() {
       clients: { type: 'string', default: '1,4,8' },
       requests: { type: 'string', default: '2' },
       'window-ms': { type: 'string', default: '5' },
+      'linger-ms': { type: 'string', default: '1000' },
       batch: { type: 'string', default: '8' },
       'model-dir': { type: 'string' },
       regenerate: { type: 'boolean', default: false },
@@ -119,6 +120,8 @@ async function main() {
   const clientCounts = values.clients.split(',').map(Number);
   const requests = Number(values.requests);
   const windowMs = Number(values['window-ms']);
+  const lingerMs = Number(values['linger-ms']);
+  if (!(lingerMs >= 0)) throw new Error('--linger-ms ≥ 0');
   const batch = Number(values.batch);
   if (clientCounts.some((count) => !Number.isInteger(count) || count < 1)) throw new Error('--clients lists whole numbers above 0');
   if (!Number.isInteger(requests) || requests < 1) throw new Error('--requests must be a whole number above 0');
@@ -156,7 +159,7 @@ async function main() {
       await writeFile(modelsFile, JSON.stringify({ models: { [SLUG]: entry } }));
       servers[mode] = await startServer({
         environment: {},
-        config: { host: '127.0.0.1', port: 0, modelsFile, dataDir, logLevel: 'warn', enabledModels: [], preload: [SLUG], sweeperIntervalSeconds: 0, batchMaxSize, batchWindowMs: windowMs },
+        config: { host: '127.0.0.1', port: 0, modelsFile, dataDir, logLevel: 'warn', enabledModels: [], preload: [SLUG], sweeperIntervalSeconds: 0, batchMaxSize, batchWindowMs: windowMs, batchLingerMs: lingerMs },
         pluginBaseDirectories: [root],
       });
     }
@@ -226,7 +229,7 @@ async function main() {
     lines.push(`date      ${new Date().toISOString()}`);
     lines.push(`machine   ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
     lines.push(`node      ${process.version}`);
-    lines.push(`servers   max_concurrency 1; unbatched: TALKIES_BATCH_MAX_SIZE=1; batched: TALKIES_BATCH_MAX_SIZE=${batch}, TALKIES_BATCH_WINDOW_MS=${windowMs}`);
+    lines.push(`servers   max_concurrency 1; unbatched: TALKIES_BATCH_MAX_SIZE=1; batched: TALKIES_BATCH_MAX_SIZE=${batch}, TALKIES_BATCH_WINDOW_MS=${windowMs}, TALKIES_BATCH_LINGER_MS=${lingerMs}`);
     lines.push(`          engine declares transcribeBatch: ${batching ? 'yes' : 'NO (both servers decode one request at a time)'}`);
     lines.push(`clients   ${requests} requests each, one after the other; separate load-generator process`);
     lines.push('');

@@ -18,6 +18,7 @@ export * from './vad-chunker.js';
 export * from './silero-detector.js';
 export * from './seeded-random.js';
 export * from './model-worker.js';
+export * from './asr-worker.js';
 export * from './collect-speech.js';
 export * from './request-batcher.js';
 export * from './stream-resampler.js';

@@ -173,6 +173,87 @@ describe('RequestBatcher', () => {
     expect(batches).toEqual([1]);
   });
 
+  /**
+   * A closed loop of `clients` clients: each sends a piece, and when its answer comes back
+   * sends its next one after `thinkMs[i]` (the upload and decoding of a real request).
+   * Every batch is held `holdMs` by the engine. Returns the batch sizes.
+   */
+  async function closedLoop(lingerMs: number, clients: number, rounds: number, holdMs: number, thinkMs: (client: number) => number): Promise<number[]> {
+    const tally = tallyBackend();
+    const batcher = new RequestBatcher(tally.backend, { windowMs: 0, lingerMs, maxBatchSize: 8, maxConcurrentBatches: 1 });
+    const batchCall = tally.backend.transcribeBatch!.bind(tally.backend);
+    // Every batch runs holdMs.
+    tally.backend.transcribeBatch = (requests) => {
+      const release = tally.hold();
+      setTimeout(release, holdMs);
+      return batchCall(requests);
+    };
+    await Promise.all(
+      Array.from({ length: clients }, async (_, client) => {
+        for (let round = 0; round < rounds; round++) {
+          if (round > 0 || client > 0) await new Promise((resolve) => setTimeout(resolve, thinkMs(client)));
+          await batcher.transcribe(ask(piece(client)));
+        }
+      }),
+    );
+    return tally.batches;
+  }
+
+  it('waits for the clients of the last batch to come back, so a closed loop does not stay split into small batches', async () => {
+    // The first client is alone for its first piece; the other three arrive while it runs.
+    // Each then comes back 0, 20 or 40 ms after its answer.
+    const think = (client: number) => (client === 0 ? 0 : 20 * (client - 1));
+    const waiting = await closedLoop(5000, 4, 3, 800, think);
+    const hasty = await closedLoop(0, 4, 3, 800, think);
+    // Without waiting, whoever is back first starts a batch alone, and the split persists.
+    expect(hasty.slice(1, -1).some((size) => size < 4)).toBe(true);
+    // Waiting (up to a tenth of the 800 ms batch, 80 ms): after the split at the start, full batches.
+    expect(waiting[0]).toBe(1);
+    expect(waiting.slice(1, -1).every((size) => size === 4)).toBe(true);
+    expect(waiting.length).toBeLessThan(hasty.length);
+    expect(hasty.reduce((sum, size) => sum + size, 0)).toBe(12);
+    expect(waiting.reduce((sum, size) => sum + size, 0)).toBe(12);
+  });
+
+  it('waits at most a tenth of the last batch, and not at all after a batch of one request (one client, or the pieces of one recording)', async () => {
+    const tally = tallyBackend();
+    const batcher = new RequestBatcher(tally.backend, { windowMs: 0, lingerMs: 60_000, maxBatchSize: 8, maxConcurrentBatches: 1 });
+    const startedAt: number[] = [];
+    const batchCall = tally.backend.transcribeBatch!.bind(tally.backend);
+    tally.backend.transcribeBatch = (requests) => {
+      startedAt.push(performance.now());
+      return batchCall(requests);
+    };
+    const timeToStart = async (work: () => Promise<unknown>) => {
+      const before = startedAt.length;
+      const sent = performance.now();
+      await work();
+      return startedAt[before]! - sent;
+    };
+    // A batch of two requests held 2 s; then only one of its clients comes back: it waits about 200 ms, not 60 s.
+    let release = tally.hold();
+    const first = Promise.all([batcher.transcribe(ask(piece(1))), batcher.transcribe(ask(piece(2)))]);
+    await until(() => tally.batches.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    release();
+    await first;
+    tally.hold()(); // later batches run at once
+    const waited = await timeToStart(() => batcher.transcribe(ask(piece(3))));
+    expect(waited).toBeGreaterThanOrEqual(150);
+    expect(waited).toBeLessThan(2000);
+    // Three pieces of one recording (one signal) held 2 s: the next piece does not wait for "others".
+    const recording = new AbortController().signal;
+    release = tally.hold();
+    const pieces = Promise.all([1, 2, 3].map((seed) => batcher.transcribe(ask(piece(seed), recording))));
+    await until(() => tally.batches.length === 3);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    release();
+    await pieces;
+    tally.hold()();
+    expect(await timeToStart(() => batcher.transcribe(ask(piece(4), recording)))).toBeLessThan(120);
+    expect(tally.batches).toEqual([2, 1, 3, 1]);
+  });
+
   it('runs at most maxConcurrentBatches batches at once', async () => {
     const { backend, batches, mostAtOnce, hold } = tallyBackend();
     const batcher = new RequestBatcher(backend, { windowMs: 0, maxBatchSize: 2, maxConcurrentBatches: 2 });

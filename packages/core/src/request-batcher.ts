@@ -8,6 +8,14 @@
  * - At most `maxConcurrentBatches` batches run at once (the model's `max_concurrency`);
  *   pieces arriving while none can start wait in line, oldest first, and go in the next
  *   batch that starts (their window has passed by then, so it starts as soon as a batch ends).
+ * - Clients come back: when a batch that served several requests ends, their clients
+ *   usually send their next requests at once, but those reach the model only after the
+ *   upload and decoding. So the next batch waits for as many requests as the last one
+ *   served (pieces of one request count once), up to `lingerMs` and at most a tenth of the
+ *   time the last batch ran, and starts as soon as they are there. Without that, a piece
+ *   that waited in line would start alone, its batch would end apart from the others, and
+ *   a closed loop of clients would stay split into small batches. A single client never
+ *   waits (the last batch served one request).
  * - Each piece's result goes back to its own caller. A piece whose signal aborts while it
  *   waits leaves the line at once (rejecting with the signal's reason); once its batch has
  *   started, the backend drops it alone (the contract of `transcribeBatch`), the others go on.
@@ -28,6 +36,12 @@ export interface RequestBatchingOptions {
   maxBatchSize: number | (() => number);
   /** Batches running at once (at least 1): the model's `max_concurrency`. */
   maxConcurrentBatches: number;
+  /**
+   * Longest wait, in milliseconds, for the requests of the batch that just ended to come
+   * back (see above; the wait is also at most a tenth of that batch's running time).
+   * 0 or absent: no wait.
+   */
+  lingerMs?: number;
   /** Told the size of each batch as it starts (metrics, tests). Must not throw. */
   onBatch?: (size: number) => void;
 }
@@ -44,6 +58,14 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new SpeechError('ABORTED', 'request aborted');
 }
 
+/** A batch waits for returning clients at most this share of the time the last batch ran. */
+const LINGER_SHARE = 0.1;
+
+/** Requests among `entries` (pieces of one request share its signal). */
+function requestCount(entries: readonly Waiting[]): number {
+  return new Set(entries.map((entry) => entry.request.signal)).size;
+}
+
 function atLeastOne(value: number): number {
   return Number.isFinite(value) ? Math.max(1, Math.floor(value)) : 1;
 }
@@ -51,6 +73,7 @@ function atLeastOne(value: number): number {
 /** The line of pieces waiting for one backend, and the batches it starts. */
 export class RequestBatcher {
   readonly windowMs: number;
+  readonly lingerMs: number;
   readonly maxConcurrentBatches: number;
   readonly #maxBatchSize: number | (() => number);
   readonly #backend: AsrBackend;
@@ -58,6 +81,8 @@ export class RequestBatcher {
   readonly #line: Waiting[] = [];
   #running = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** After a batch of several requests ended: how many, and until when the next batch waits for them. */
+  #returning: { requests: number; until: number } | undefined;
 
   constructor(backend: AsrBackend, options: RequestBatchingOptions) {
     if (typeof backend.transcribeBatch !== 'function') {
@@ -65,6 +90,7 @@ export class RequestBatcher {
     }
     this.#backend = backend;
     this.windowMs = Math.max(0, Number.isFinite(options.windowMs) ? options.windowMs : 0);
+    this.lingerMs = Math.max(0, Number.isFinite(options.lingerMs) ? options.lingerMs! : 0);
     this.#maxBatchSize = options.maxBatchSize;
     this.maxConcurrentBatches = atLeastOne(options.maxConcurrentBatches);
     this.#onBatch = options.onBatch;
@@ -118,17 +144,22 @@ export class RequestBatcher {
     this.#timer = undefined;
   }
 
-  /** Start what can start now; otherwise arm the timer for the oldest piece's window. */
+  /**
+   * Start what can start now; otherwise arm the timer for when the next batch may start:
+   * the oldest piece's window, or later while the last batch's requests are expected back.
+   */
   #schedule(): void {
     while (this.#running < this.maxConcurrentBatches && this.#line.length >= this.maxBatchSize) this.#start();
-    if (this.#running >= this.maxConcurrentBatches || this.#line.length === 0) {
-      this.#clearTimer();
-      return;
-    }
-    if (this.#timer !== undefined) return;
+    this.#clearTimer();
+    if (this.#running >= this.maxConcurrentBatches || this.#line.length === 0) return;
+    const now = performance.now();
     // Even a window that has passed (or is 0) waits for the next turn of the event loop, so
     // that pieces handed over in the same turn share a batch.
-    const wait = Math.max(0, this.windowMs - (performance.now() - this.#line[0]!.arrived));
+    let wait = Math.max(0, this.windowMs - (now - this.#line[0]!.arrived));
+    const returning = this.#returning;
+    if (returning && now < returning.until && requestCount(this.#line) < Math.min(returning.requests, this.maxBatchSize)) {
+      wait = Math.max(wait, returning.until - now);
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#running < this.maxConcurrentBatches && this.#line.length > 0) this.#start();
@@ -140,6 +171,8 @@ export class RequestBatcher {
     this.#clearTimer();
     const batch = this.#line.splice(0, this.maxBatchSize);
     for (const entry of batch) entry.request.signal.removeEventListener('abort', entry.onAbort);
+    this.#returning = undefined;
+    const started = performance.now();
     this.#running += 1;
     this.#onBatch?.(batch.length);
     let results: Array<Promise<TranscriptionResult>>;
@@ -156,6 +189,9 @@ export class RequestBatcher {
     });
     void Promise.allSettled(results).then(() => {
       this.#running -= 1;
+      const requests = requestCount(batch);
+      const linger = Math.min(this.lingerMs, (performance.now() - started) * LINGER_SHARE);
+      if (requests > 1 && linger > 0) this.#returning = { requests, until: performance.now() + linger };
       this.#schedule();
     });
   }

@@ -18,6 +18,13 @@ export const nemoOptionsSchema = z
     maxSequenceLength: z.number().int().min(16).max(65536).optional(),
     /** onnxruntime intra-op threads; default: all cores. */
     threads: z.number().int().min(1).max(1024).optional(),
+    /**
+     * Where the model runs: `worker` (default), a worker thread per model, so that neither
+     * the log-mel front end nor an encoder pass (onnxruntime-node runs a session on the
+     * calling thread) blocks the server's event loop; `main`, on the thread that calls the
+     * backend (embedding in a script, profiling).
+     */
+    inferenceThread: z.enum(['worker', 'main']).default('worker'),
     /** onnxruntime execution provider. */
     executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
     /** Download missing files from the Hugging Face hub when the model loads. */

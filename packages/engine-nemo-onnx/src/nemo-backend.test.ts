@@ -3,6 +3,7 @@ import { describeBackendConformance } from '@talkies/core/testing';
 import { SpeechError } from '@talkies/core';
 import { hasShared, readJfk } from '../test/support/shared-assets.js';
 import { createBackend, generatedModels, request } from '../test/support/nemo-fixtures.js';
+import type { NemoBackend } from './nemo-backend.js';
 
 const PARAKEET = 'parakeet-test-tiny-v3';
 let models: Awaited<ReturnType<typeof generatedModels>>;
@@ -66,6 +67,58 @@ describe('Parakeet TDT backend', () => {
     const aborted = await backend.transcribe(request(speech(), { signal: controller.signal })).catch((caught: unknown) => caught);
     expect(SpeechError.is(aborted) && aborted.code).toBe('ABORTED');
     await backend.dispose();
+  });
+
+  /** `seconds` of speech: the clip again and again, a second of silence between copies. */
+  function long(seconds: number): Float32Array {
+    const clip = speech();
+    const out = new Float32Array(16000 * seconds);
+    for (let offset = 0; offset + clip.length <= out.length; offset += clip.length + 16000) out.set(clip, offset);
+    return out;
+  }
+
+  it('runs the front end and onnxruntime off the event loop: the main thread stays idle while the worker transcribes', async () => {
+    const audio = long(60);
+    // Main-thread busy share (event-loop utilisation) during one transcription of 60 s.
+    const busyShare = async (backend: NemoBackend) => {
+      const before = performance.eventLoopUtilization();
+      const result = await backend.transcribe(request(audio, { timestamps: true }));
+      return { share: performance.eventLoopUtilization(before).utilization, result };
+    };
+    const inWorker = createBackend(models.dataDir, PARAKEET);
+    const onMain = createBackend(models.dataDir, PARAKEET, {}, { inferenceThread: 'main' });
+    await inWorker.load();
+    await onMain.load();
+    try {
+      const worker = await busyShare(inWorker);
+      const main = await busyShare(onMain);
+      // The same answer either way; the log-mel front end and session.run block the thread that calls them.
+      expect(worker.result).toEqual(main.result);
+      expect(worker.result.words!.length).toBeGreaterThan(10);
+      expect(main.share).toBeGreaterThan(0.6);
+      expect(worker.share).toBeLessThan(0.3);
+    } finally {
+      await inWorker.dispose();
+      await onMain.dispose();
+    }
+  });
+
+  it('an abort mid-way stops the transcription in the worker with ABORTED, and the model serves the next request', async () => {
+    const backend = createBackend(models.dataDir, PARAKEET);
+    await backend.load();
+    try {
+      const audio = long(240);
+      const controller = new AbortController();
+      const pending = backend.transcribe(request(audio, { signal: controller.signal }));
+      setTimeout(() => controller.abort(), 50);
+      const error = (await pending.catch((caught: unknown) => caught)) as SpeechError;
+      expect(SpeechError.is(error)).toBe(true);
+      expect(error.code).toBe('ABORTED');
+      const next = await backend.transcribe(request(speech().subarray(0, 16000 * 3)));
+      expect(next.text.length).toBeGreaterThan(0);
+    } finally {
+      await backend.dispose();
+    }
   });
 
   it('maxTokensPerStep changes decoding (the differential test would notice a wrong cap)', async () => {

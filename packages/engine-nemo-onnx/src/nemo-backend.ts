@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
+  AsrWorkerClient,
   SpeechError,
   type AsrBackend,
   type AsrCapabilities,
@@ -9,13 +12,22 @@ import {
 import type { NemoOptions } from './engine-options.js';
 import { missingFiles, type NemoFamily } from './model-files.js';
 import { defaultLanguages } from './nemo-languages.js';
+import type { LoadedNemoModel } from './nemo-runtime.js';
+import type { NemoWorkerSetup } from './nemo-worker.js';
 
-/** What a family's runtime module gives the backend once loaded. */
-export interface LoadedNemoModel {
-  transcribe(request: TranscribeRequest): Promise<TranscriptionResult>;
-  /** Parakeet: greedy TDT over several pieces in one decoder-joint call per step. */
-  transcribeBatch?(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>>;
-  release(): Promise<void>;
+export type { LoadedNemoModel } from './nemo-runtime.js';
+
+/**
+ * The worker's entry point: the built file beside this one. Run from the TypeScript sources
+ * (the tests), it is the built copy in ../dist (`pnpm exec tsc -b` makes it; the test
+ * script builds first).
+ */
+function workerUrl(): URL {
+  const beside = new URL('./nemo-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(beside))) return beside;
+  const built = new URL('../dist/nemo-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new Error(`the NeMo worker is not built (${fileURLToPath(built)} is missing); run \`pnpm exec tsc -b\` first`);
 }
 
 export const FAMILIES: readonly NemoFamily[] = ['parakeet', 'canary_multitask', 'canary_salm'];
@@ -30,8 +42,9 @@ export function familyOf(executor: string): NemoFamily {
 
 /**
  * One NeMo model (Parakeet TDT, Canary AED or canary-qwen). Constructing it reads nothing;
- * `load()` fetches missing files from the hub (when allowed), then imports onnxruntime and
- * the family's runtime and creates the sessions.
+ * `load()` fetches missing files from the hub (when allowed), then opens the family's
+ * runtime (onnxruntime sessions, vocabulary, front end) in a worker thread of its own, or on
+ * this thread with `inferenceThread: 'main'`.
  */
 export class NemoBackend implements AsrBackend {
   readonly specificationVersion = 'v1';
@@ -93,21 +106,30 @@ export class NemoBackend implements AsrBackend {
         executor: this.family, model: modelId, cause,
       });
     }
-    logger.debug({ precision: options.precision, family: this.family }, 'nemo model loaded');
+    logger.debug({ precision: options.precision, family: this.family, inferenceThread: options.inferenceThread }, 'nemo model loaded');
   }
 
   async #loadRuntime(): Promise<LoadedNemoModel> {
     const { options, entry } = this.#context;
-    if (this.family === 'parakeet') {
-      const { ParakeetModel } = await import('./parakeet-runtime.js');
-      return ParakeetModel.load(this.#where, options);
+    if (options.inferenceThread === 'main') {
+      const { loadNemoRuntime } = await import('./nemo-runtime.js');
+      return loadNemoRuntime(this.family, this.#where, options, entry);
     }
-    if (this.family === 'canary_multitask') {
-      const { CanaryModel } = await import('./canary-runtime.js');
-      return CanaryModel.load(this.#where, options, entry);
-    }
-    const { CanaryQwenModel } = await import('./canary-qwen-runtime.js');
-    return CanaryQwenModel.load(this.#where, options);
+    return this.#loadInWorker();
+  }
+
+  /** The runtime in a worker thread of its own ({@link serveAsrWorker} there). */
+  async #loadInWorker(): Promise<LoadedNemoModel> {
+    const { options, entry, modelId } = this.#context;
+    const { Worker } = await import('node:worker_threads');
+    const setup: NemoWorkerSetup = { family: this.family, modelDir: this.#where, options, entry };
+    const client = await AsrWorkerClient.start<null>(new Worker(workerUrl(), { workerData: setup }), { executor: this.family, model: modelId });
+    return {
+      transcribe: (request) => client.transcribe(request),
+      // Several requests sent together reach the runtime's transcribeBatch in the worker (Parakeet only).
+      ...(this.family === 'parakeet' ? { transcribeBatch: (requests: readonly TranscribeRequest[]) => client.transcribeBatch(requests) } : {}),
+      release: () => client.close(),
+    };
   }
 
   async dispose(): Promise<void> {
@@ -149,7 +171,8 @@ export class NemoBackend implements AsrBackend {
       }
       return result;
     } catch (error) {
-      if (SpeechError.is(error)) throw error;
+      // A run cut short by the abort may fail in onnxruntime instead: from the worker, that is an INFERENCE_FAILED.
+      if (SpeechError.is(error) && !(request.signal.aborted && error.code === 'INFERENCE_FAILED')) throw error;
       if (request.signal.aborted) throw new SpeechError('ABORTED', 'the transcription was cancelled', { cause: error });
       throw new SpeechError('INFERENCE_FAILED', `${this.family} inference failed for model '${modelId}': ${(error as Error).message}`, {
         executor: this.family, model: modelId, cause: error,

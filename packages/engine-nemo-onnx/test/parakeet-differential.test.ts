@@ -60,7 +60,10 @@ describe.skipIf(!hasShared('audio/jfk.wav', 'audio/stereo_diarization.wav'))('di
     await models?.remove();
   });
 
-  /** The backend's result, and token-level detail from the runtime's own `timedTokens` (what `transcribe` builds on). */
+  /**
+   * The backend's result (its model in a worker thread, the production path), and token-level
+   * detail from a runtime on this thread, whose `timedTokens` is what `transcribe` builds on.
+   */
   async function ours(audio: Float32Array) {
     const result = await backend.transcribe(request(audio, { timestamps: true }));
     const tokens = await runtime.timedTokens(audio);

@@ -71,6 +71,10 @@ async function modelCalls<T>(work: () => Promise<T>): Promise<{ value: T; calls:
   }
 }
 
+// The backends below run on this thread (`inferenceThread: 'main'`): the tests watch their
+// session calls. The worker path is the same transcriber behind core's worker protocol
+// (whisper-backend.test.ts and the conformance suite run it).
+
 async function singles(backend: WhisperBackend, requests: TranscribeRequest[]): Promise<TranscriptionResult[]> {
   const results: TranscriptionResult[] = [];
   for (const item of requests) results.push(await backend.transcribe(item));
@@ -80,7 +84,7 @@ async function singles(backend: WhisperBackend, requests: TranscribeRequest[]): 
 describe('transcribeBatch on the generated tiny model', () => {
   let backend: WhisperBackend;
   beforeAll(async () => {
-    backend = createBackend(models.dataDir, TINY, { maxBatchSize: 4 });
+    backend = createBackend(models.dataDir, TINY, { inferenceThread: 'main', maxBatchSize: 4 });
     await backend.load();
   });
   afterAll(async () => {
@@ -89,7 +93,7 @@ describe('transcribeBatch on the generated tiny model', () => {
 
   it('declares its batch size, from the option or from the model size', async () => {
     expect(backend.capabilities.maxBatchSize).toBe(4);
-    const automatic = createBackend(models.dataDir, TINY);
+    const automatic = createBackend(models.dataDir, TINY, { inferenceThread: 'main' });
     await automatic.load();
     // 2 layers × 2 heads × 32 × 1500 positions × 2 (keys, values) × 4 bytes per sequence: the cap of 8 applies.
     expect(automatic.capabilities.maxBatchSize).toBe(8);
@@ -168,7 +172,7 @@ describe('transcribeBatch on the generated tiny model', () => {
 
   it('answers an empty batch with an empty array, and refuses before load', async () => {
     expect(backend.transcribeBatch([])).toEqual([]);
-    const unloaded = createBackend(models.dataDir, TINY);
+    const unloaded = createBackend(models.dataDir, TINY, { inferenceThread: 'main' });
     const [failure] = await Promise.allSettled(unloaded.transcribeBatch([request(piece(1))]));
     expect(failure).toMatchObject({ status: 'rejected', reason: { code: 'MODEL_NOT_LOADED' } });
   });
@@ -176,7 +180,7 @@ describe('transcribeBatch on the generated tiny model', () => {
 
 describe('transcribeBatch with temperature fallback and beam search', () => {
   it('redoes a piece at the next temperatures as it would alone', async () => {
-    const fallback = createBackend(models.dataDir, TINY, { temperatureFallback: true, noSpeechThreshold: 1, maxBatchSize: 3 });
+    const fallback = createBackend(models.dataDir, TINY, { inferenceThread: 'main', temperatureFallback: true, noSpeechThreshold: 1, maxBatchSize: 3 });
     await fallback.load();
     try {
       const requests = [request(piece(2), { language: 'en' }), request(piece(1, 3), { language: 'en' })];
@@ -190,7 +194,7 @@ describe('transcribeBatch with temperature fallback and beam search', () => {
   });
 
   it('beam search decodes each window alone, with the same results', async () => {
-    const beams = createBackend(models.dataDir, TINY, { beamSize: 3, maxBatchSize: 3 });
+    const beams = createBackend(models.dataDir, TINY, { inferenceThread: 'main', beamSize: 3, maxBatchSize: 3 });
     await beams.load();
     try {
       const requests = [request(piece(3), { language: 'en', timestamps: true }), request(piece(7, 1), { language: 'en' })];
@@ -207,7 +211,7 @@ describe('transcribeBatch with temperature fallback and beam search', () => {
 
 describe('transcribeBatch with word timestamps (generated _timestamped model)', () => {
   it('aligns words per piece, over several seek windows, as alone', async () => {
-    const stamped = createBackend(models.dataDir, STAMPED, { maxBatchSize: 4 });
+    const stamped = createBackend(models.dataDir, STAMPED, { inferenceThread: 'main', maxBatchSize: 4 });
     await stamped.load();
     try {
       expect(stamped.capabilities.wordTimestamps).toBe(true);
@@ -287,8 +291,8 @@ describe("core's VadChunker with a batching Whisper backend", () => {
       offset += region.length + gap;
     }
     const chunker = new VadChunker(energyDetector);
-    const batching = createBackend(models.dataDir, STAMPED, { maxBatchSize: 3 });
-    const sequential = createBackend(models.dataDir, STAMPED, { maxBatchSize: 1 });
+    const batching = createBackend(models.dataDir, STAMPED, { inferenceThread: 'main', maxBatchSize: 3 });
+    const sequential = createBackend(models.dataDir, STAMPED, { inferenceThread: 'main', maxBatchSize: 1 });
     await batching.load();
     await sequential.load();
     try {

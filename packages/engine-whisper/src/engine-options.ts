@@ -26,6 +26,13 @@ export const whisperOptionsSchema = z
     seed: z.number().int().default(0),
     /** onnxruntime intra-op threads; default: all cores. */
     threads: z.number().int().min(1).max(1024).optional(),
+    /**
+     * Where onnxruntime runs: `worker` (default), a worker thread per model, so a long
+     * encoder pass never blocks the server's event loop (onnxruntime-node runs a session
+     * on the calling thread); `main`, on the thread that calls the backend (embedding in a
+     * script, profiling).
+     */
+    inferenceThread: z.enum(['worker', 'main']).default('worker'),
     /** onnxruntime execution provider. */
     executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
     /** Override what the capabilities say before the model is loaded (normally derived from the repo name and files). */

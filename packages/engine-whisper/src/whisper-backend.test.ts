@@ -76,9 +76,12 @@ describe('WhisperBackend', () => {
   });
 
   it('honours the prompt as previous-context tokens after <|startofprev|>', async () => {
+    // On this thread, so that the spy sees the decoder calls.
+    const here = createBackend(models.dataDir, TINY, { inferenceThread: 'main' });
+    await here.load();
     const step = vi.spyOn(WhisperSessions.prototype, 'step');
     try {
-      await backend.transcribe(request(audio.subarray(0, 16000 * 3), { language: 'en', prompt: '  Hello world  ' }));
+      await here.transcribe(request(audio.subarray(0, 16000 * 3), { language: 'en', prompt: '  Hello world  ' }));
       const firstInput = step.mock.calls[0]![0];
       // <|startofprev|> " Hello world" <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|>
       const tokenizer = new WhisperTokenizer(JSON.parse(await readFile(join(models.dataDir, 'models', TINY, 'tokenizer.json'), 'utf8')) as TokenizerJson);
@@ -89,6 +92,7 @@ describe('WhisperBackend', () => {
       if (hasShared('whisper-assets/multilingual.tiktoken')) expect(prompt).toEqual([2425, 1002]);
     } finally {
       step.mockRestore();
+      await here.dispose();
     }
   });
 
@@ -114,7 +118,7 @@ describe('WhisperBackend', () => {
   });
 
   it('beam search (engine option) decodes with several beams', async () => {
-    const beams = createBackend(models.dataDir, TINY, { beamSize: 3 });
+    const beams = createBackend(models.dataDir, TINY, { beamSize: 3, inferenceThread: 'main' });
     await beams.load();
     const step = vi.spyOn(WhisperSessions.prototype, 'step');
     try {
@@ -152,6 +156,40 @@ describe('WhisperBackend', () => {
     const result = await backend.transcribe(request(long, { language: 'en' }));
     expect(result.segments.map((segment) => segment.seek)).toEqual([0, 3000, 6000]);
     expect(result.segments.at(-1)!.end).toBeCloseTo(65, 6);
+  });
+
+  it('runs onnxruntime off the event loop: the main thread stays idle while a worker transcribes', async () => {
+    const long = new Float32Array(16000 * 90);
+    for (let offset = 0; offset + audio.length <= long.length; offset += audio.length + 16000) long.set(audio, offset);
+    // Main-thread busy share (event-loop utilisation) during one transcription of 90 s.
+    const busyShare = async (backendUnderTest: WhisperBackend) => {
+      const before = performance.eventLoopUtilization();
+      await backendUnderTest.transcribe(request(long, { language: 'en' }));
+      return performance.eventLoopUtilization(before).utilization;
+    };
+    const here = createBackend(models.dataDir, TINY, { inferenceThread: 'main' });
+    await here.load();
+    try {
+      const inWorker = await busyShare(backend);
+      const onMain = await busyShare(here);
+      // onnxruntime-node's session.run blocks the thread that calls it.
+      expect(onMain).toBeGreaterThan(0.6);
+      expect(inWorker).toBeLessThan(0.3);
+    } finally {
+      await here.dispose();
+    }
+  });
+
+  it('an abort mid-way stops the transcription in the worker with ABORTED, and the model serves the next request', async () => {
+    const long = new Float32Array(16000 * 240);
+    for (let offset = 0; offset + audio.length <= long.length; offset += audio.length + 16000) long.set(audio, offset);
+    const controller = new AbortController();
+    const pending = backend.transcribe({ ...request(long, { language: 'en' }), signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const error = (await pending.catch((caught: unknown) => caught)) as SpeechError;
+    expect(SpeechError.is(error)).toBe(true);
+    expect(error.code).toBe('ABORTED');
+    expect((await backend.transcribe(request(audio.subarray(0, 16000), { language: 'en' }))).segments).toHaveLength(1);
   });
 
   it('after dispose it refuses to transcribe until loaded again', async () => {

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
+  AsrWorkerClient,
   SpeechError,
   type AsrBackend,
   type AsrCapabilities,
@@ -8,18 +11,33 @@ import {
 } from '@talkies/core';
 import type { WhisperOptions } from './engine-options.js';
 import { missingFiles } from './model-files.js';
-import type { LoadedWhisper } from './whisper-runtime.js';
+import type { LoadedFacts } from './whisper-runtime.js';
 import { WHISPER_LANGUAGES } from './whisper-languages.js';
+import type { WhisperWorkerSetup } from './whisper-worker.js';
 
-/** Batch size when the engine option leaves it open and the model is small. */
-const DEFAULT_MAX_BATCH = 8;
-/** A full batch's cross-attention keys and values stay under this. */
-const BATCH_CACHE_BUDGET = 1 << 30;
-
-/** Up to {@link DEFAULT_MAX_BATCH} sequences, fewer when each one's cross-attention cache is large. */
-function defaultBatchSize(bytesPerSequence: number): number {
-  return Math.max(1, Math.min(DEFAULT_MAX_BATCH, Math.floor(BATCH_CACHE_BUDGET / Math.max(1, bytesPerSequence))));
+/** A loaded model, on this thread or in a worker. */
+interface LoadedModel {
+  facts: LoadedFacts;
+  transcribe(request: TranscribeRequest): Promise<TranscriptionResult>;
+  transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>>;
+  release(): Promise<void>;
 }
+
+/**
+ * The worker's entry point: the built file beside this one. Run from the TypeScript sources
+ * (the tests), it is the built copy in ../dist (`pnpm exec tsc -b` makes it; the test
+ * script builds first).
+ */
+function workerUrl(): URL {
+  const beside = new URL('./whisper-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(beside))) return beside;
+  const built = new URL('../dist/whisper-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new Error(`the Whisper worker is not built (${fileURLToPath(built)} is missing); run \`pnpm exec tsc -b\` first`);
+}
+
+/** Batch size declared before the model is loaded (refined at load). */
+const DEFAULT_MAX_BATCH = 8;
 
 /** `openai/whisper-base.en`, `onnx-community/whisper-tiny.en_timestamped`, … */
 function isEnglishOnly(repo: string): boolean {
@@ -37,7 +55,7 @@ export class WhisperBackend implements AsrBackend {
   readonly defaultConcurrency = 1;
   readonly #context: EngineContext<WhisperOptions>;
   #capabilities: AsrCapabilities;
-  #loaded?: LoadedWhisper;
+  #loaded?: LoadedModel;
 
   constructor(context: EngineContext<WhisperOptions>) {
     this.#context = context;
@@ -88,25 +106,52 @@ export class WhisperBackend implements AsrBackend {
         logger,
       });
     }
-    const { loadWhisper } = await import('./whisper-runtime.js');
-    let loaded: LoadedWhisper;
+    let loaded: LoadedModel;
     try {
-      loaded = await loadWhisper(this.#where, modelId, options);
+      loaded = options.inferenceThread === 'main' ? await this.#loadHere() : await this.#loadInWorker();
     } catch (cause) {
       throw new SpeechError('MODEL_LOAD_FAILED', `model '${modelId}' failed to load from ${this.#where}: ${(cause as Error).message}`, {
         executor: 'whisper', model: modelId, cause,
       });
     }
     this.#loaded = loaded;
+    const { facts } = loaded;
     this.#capabilities = {
       ...this.#capabilities,
-      wordTimestamps: loaded.wordTimestamps,
-      translation: loaded.translation,
-      languages: entry.languages ?? loaded.languages,
-      // An export with a fixed batch axis of 1 still answers transcribeBatch, one window per call.
-      maxBatchSize: !loaded.sessions.dynamicBatch ? 1 : (options.maxBatchSize ?? defaultBatchSize(loaded.sessions.crossCacheBytes(loaded.files.config.maxSourcePositions))),
+      wordTimestamps: facts.wordTimestamps,
+      translation: facts.translation,
+      languages: entry.languages ?? facts.languages,
+      maxBatchSize: facts.maxBatchSize,
     };
-    logger.debug({ precision: options.precision, wordTimestamps: loaded.wordTimestamps }, 'whisper model loaded');
+    logger.debug({ precision: options.precision, wordTimestamps: facts.wordTimestamps, inferenceThread: options.inferenceThread }, 'whisper model loaded');
+  }
+
+  /** The sessions on this thread. */
+  async #loadHere(): Promise<LoadedModel> {
+    const { options, modelId } = this.#context;
+    const { loadWhisper, loadedFacts } = await import('./whisper-runtime.js');
+    const loaded = await loadWhisper(this.#where, modelId, options);
+    const facts = loadedFacts(loaded, options);
+    return {
+      facts,
+      transcribe: (request) => loaded.transcriber.transcribe(request),
+      transcribeBatch: (requests) => loaded.transcriber.transcribeBatch(requests, facts.maxBatchSize),
+      release: () => loaded.release(),
+    };
+  }
+
+  /** The sessions in a worker thread of their own ({@link serveAsrWorker} there). */
+  async #loadInWorker(): Promise<LoadedModel> {
+    const { options, modelId } = this.#context;
+    const { Worker } = await import('node:worker_threads');
+    const setup: WhisperWorkerSetup = { modelDir: this.#where, modelId, options };
+    const client = await AsrWorkerClient.start<LoadedFacts>(new Worker(workerUrl(), { workerData: setup }), { executor: 'whisper', model: modelId });
+    return {
+      facts: client.info,
+      transcribe: (request) => client.transcribe(request),
+      transcribeBatch: (requests) => client.transcribeBatch(requests),
+      release: () => client.close(),
+    };
   }
 
   async dispose(): Promise<void> {
@@ -119,7 +164,7 @@ export class WhisperBackend implements AsrBackend {
     const loaded = this.#loaded;
     if (!loaded) throw this.#notLoaded();
     try {
-      return await loaded.transcriber.transcribe(request);
+      return await loaded.transcribe(request);
     } catch (error) {
       throw this.#failure(error, request);
     }
@@ -133,7 +178,7 @@ export class WhisperBackend implements AsrBackend {
   transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>> {
     const loaded = this.#loaded;
     if (!loaded) return requests.map(() => Promise.reject(this.#notLoaded()));
-    const results = loaded.transcriber.transcribeBatch(requests, this.#capabilities.maxBatchSize ?? 1);
+    const results = loaded.transcribeBatch(requests);
     return results.map((result, index) => result.catch((error: unknown) => {
       throw this.#failure(error, requests[index]!);
     }));

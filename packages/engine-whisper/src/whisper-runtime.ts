@@ -22,6 +22,31 @@ export interface LoadedWhisper {
   release(): Promise<void>;
 }
 
+/** Batch size when the engine option leaves it open and the model is small. */
+const DEFAULT_MAX_BATCH = 8;
+/** A full batch's cross-attention keys and values stay under this. */
+const BATCH_CACHE_BUDGET = 1 << 30;
+
+/** What the loaded files allow, as plain data (it crosses from the model's worker thread). */
+export interface LoadedFacts {
+  wordTimestamps: boolean;
+  translation: boolean;
+  languages: string[];
+  /** Pieces per batch: the option, or up to {@link DEFAULT_MAX_BATCH}, fewer when each one's cross-attention cache is large; 1 for a fixed-batch export. */
+  maxBatchSize: number;
+}
+
+export function loadedFacts(loaded: LoadedWhisper, options: WhisperOptions): LoadedFacts {
+  const perSequence = Math.max(1, loaded.sessions.crossCacheBytes(loaded.files.config.maxSourcePositions));
+  return {
+    wordTimestamps: loaded.wordTimestamps,
+    translation: loaded.translation,
+    languages: loaded.languages,
+    // An export with a fixed batch axis of 1 still answers transcribeBatch, one window per call.
+    maxBatchSize: !loaded.sessions.dynamicBatch ? 1 : (options.maxBatchSize ?? Math.max(1, Math.min(DEFAULT_MAX_BATCH, Math.floor(BATCH_CACHE_BUDGET / perSequence)))),
+  };
+}
+
 export async function loadWhisper(modelDir: string, modelId: string, options: WhisperOptions): Promise<LoadedWhisper> {
   const files = await loadModelFiles(modelDir);
   // Imported here, not at the top: the engine's entry point must stay light.

@@ -62,6 +62,7 @@ export class ModelCatalog {
       const backend = batches
         ? batchingBackend(instrumented as AsrBackend, {
             windowMs: config.batchWindowMs,
+            lingerMs: config.batchLingerMs,
             // The engine's own preference (it may depend on the model's size) caps the setting.
             maxBatchSize: () => Math.min(config.batchMaxSize, (instrumented as AsrBackend).capabilities.maxBatchSize ?? 1),
             maxConcurrentBatches: maxConcurrency,
