@@ -35,6 +35,8 @@
  *                                  [--only direct|http] [--http-client node|fetch]
  *
  * `--only` runs one side alone (no ratio), for profiling it: `node --cpu-prof bench/server-overhead.mjs --only http`.
+ * Per side it prints the main thread's busy time, this process's CPU time and its GC
+ * (main-thread pauses, major collections) per request.
  *
  * `pnpm bench:server-overhead` builds first and runs the defaults. Exits 1 if any request
  * failed. The target is a median ratio (HTTP / direct) of at most 1.10; missing it is
@@ -47,6 +49,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { quantile } from './lib/stats.mjs';
 
@@ -300,6 +303,19 @@ async function main() {
     // count time the thread was ready but the machine's cores were taken by others.
     const cpu = { direct: 0, http: 0 };
     const clientCpuBefore = clientCpu.ms;
+    // Garbage collection in this process, per side: pauses of the main thread and how many were major.
+    const gc = { direct: { pauses: 0, ms: 0, major: 0 }, http: { pauses: 0, ms: 0, major: 0 } };
+    let gcSide;
+    const gcObserver = new PerformanceObserver((list) => {
+      if (!gcSide) return;
+      for (const entry of list.getEntries()) {
+        gc[gcSide].pauses += 1;
+        gc[gcSide].ms += entry.duration;
+        // detail.kind: 1 is a scavenge (young generation); the others are major collections.
+        if (entry.detail?.kind !== 1) gc[gcSide].major += 1;
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     const roundRatios = [];
     const perRound = options.requests / options.rounds;
     for (let round = 0; round < options.rounds; round++) {
@@ -308,7 +324,9 @@ async function main() {
       for (const side of order) {
         const before = performance.eventLoopUtilization();
         const cpuBefore = process.cpuUsage();
+        gcSide = side;
         latencies[side] = await runSide(side, perRound, errors);
+        gcSide = undefined;
         busy[side] += performance.eventLoopUtilization(before).active;
         const used = process.cpuUsage(cpuBefore);
         cpu[side] += (used.user + used.system) / 1000;
@@ -342,6 +360,9 @@ async function main() {
     console.log(`completed   ${count(all.direct.length)}${count(all.http.length)}`);
     console.log(`loop busy   ${ms(busy.direct / options.requests)}${ms(busy.http / options.requests)}  (main-thread time per request)`);
     console.log(`cpu         ${ms(cpu.direct / options.requests)}${ms(cpu.http / options.requests)}  (this process's CPU time per request)`);
+    const gcLine = (side) => `${(gc[side].ms / options.requests).toFixed(2)} ms, ${((1000 * gc[side].major) / options.requests).toFixed(0)} major`;
+    console.log(`gc          ${gcLine('direct').padStart(10)}  ${gcLine('http')}  (main-thread GC pauses and major GCs per 1000 requests)`);
+    gcObserver.disconnect();
     if (options.client === 'process') {
       console.log(`client cpu  ${' '.repeat(10)}${ms((clientCpu.ms - clientCpuBefore) / options.requests)}  (the load generator's CPU time per request)`);
     }
