@@ -38,7 +38,8 @@ export interface StreamEncodeOptions {
 }
 
 function int16Bytes(block: PcmAudio): Buffer {
-  const bytes = Buffer.alloc(block.samples.length * 2);
+  // Every byte is written below: no zero-filling first.
+  const bytes = Buffer.allocUnsafe(block.samples.length * 2);
   floatToInt16Into(block.samples, new Int16Array(bytes.buffer, bytes.byteOffset, block.samples.length));
   return bytes;
 }

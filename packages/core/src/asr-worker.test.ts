@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { AsrWorkerClient } from './asr-worker.js';
+import { AsrWorkerClient, builtWorkerUrl } from './asr-worker.js';
 import type { TranscribeRequest } from './backend.js';
 import { SpeechError } from './speech-error.js';
 
@@ -151,5 +154,23 @@ describe('AsrWorkerClient and serveAsrWorker', () => {
     await disposed;
     await exited;
     expect(((await client.transcribe(request(new Float32Array(1))).catch((caught: unknown) => caught)) as SpeechError).code).toBe('INFERENCE_FAILED');
+  });
+});
+
+describe('builtWorkerUrl', () => {
+  it('finds the worker beside a built module, in dist/ from the sources, and otherwise says to build', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'talkies-worker-url-'));
+    try {
+      await mkdir(join(root, 'src'));
+      await mkdir(join(root, 'dist'));
+      await writeFile(join(root, 'dist', 'engine-worker.js'), '');
+      const fromDist = pathToFileURL(join(root, 'dist', 'backend.js'));
+      const fromSource = pathToFileURL(join(root, 'src', 'backend.ts'));
+      expect(fileURLToPath(builtWorkerUrl(fromDist, 'engine-worker.js'))).toBe(join(root, 'dist', 'engine-worker.js'));
+      expect(fileURLToPath(builtWorkerUrl(fromSource, 'engine-worker.js'))).toBe(join(root, 'dist', 'engine-worker.js'));
+      expect(() => builtWorkerUrl(fromSource, 'other-worker.js')).toThrow(/other-worker\.js is not built .*pnpm exec tsc -b/);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

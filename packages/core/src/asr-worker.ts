@@ -22,6 +22,8 @@
  * If the worker dies, every pending and later request fails with INFERENCE_FAILED; a model
  * load can then bring up a new one.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { AsrBackend, TranscribeRequest } from './backend.js';
 import { modelWorkerReady, type ModelWorkerHandle } from './model-worker.js';
 import { SpeechError, SPEECH_ERROR_STATUS, type SpeechErrorCode } from './speech-error.js';
@@ -143,6 +145,20 @@ export function serveAsrWorker<Info>(port: MessageEndpoint, open: () => Promise<
       send({ type: 'failed', message: (error as Error)?.message ?? String(error) });
     }
   })();
+}
+
+/**
+ * Where an engine's worker entry point is: `file` beside the calling module (`moduleUrl`,
+ * its `import.meta.url`) when that is the built package, or in the package's `dist/` when
+ * the caller runs from its TypeScript sources (the tests; the test script builds first).
+ * Throws, saying to build, when neither exists.
+ */
+export function builtWorkerUrl(moduleUrl: string | URL, file: string): URL {
+  const beside = new URL(`./${file}`, moduleUrl);
+  if (existsSync(fileURLToPath(beside))) return beside;
+  const built = new URL(`../dist/${file}`, moduleUrl);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new Error(`the worker ${file} is not built (${fileURLToPath(built)} is missing); run \`pnpm exec tsc -b\` first`);
 }
 
 /** The worker as the main side holds it: a message endpoint that can also be terminated. */

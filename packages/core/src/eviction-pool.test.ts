@@ -280,6 +280,28 @@ describe('EvictionPool', () => {
       expect(pool.activeRequests).toBe(0);
     });
 
+    it('admits queued requests in arrival order, waking only the one a release makes room for', async () => {
+      const { pool } = setup({ a: 1 });
+      const first = await pool.acquire('a');
+      // Each queued request registers its abort listener once while it waits: a release
+      // must not wake (and re-register) every request in line.
+      const signals = Array.from({ length: 4 }, () => new AbortController().signal);
+      const listens = signals.map((signal) => vi.spyOn(signal, 'addEventListener'));
+      const queued = signals.map((signal) => track(pool.acquire('a', signal)));
+      await settle();
+      let holder = first;
+      for (let served = 0; served < queued.length; served += 1) {
+        holder.release();
+        await settle();
+        expect(queued.map((request) => request.settled)).toEqual(queued.map((_, index) => index <= served));
+        expect(activeOf(pool, 'a')).toBe(1);
+        holder = queued[served]!.value!;
+      }
+      holder.release();
+      expect(listens.map((listen) => listen.mock.calls.length)).toEqual([1, 1, 1, 1]);
+      expect(pool.activeRequests).toBe(0);
+    });
+
     it('does not over-admit when several requests wait for the same load', async () => {
       const { pool, backends } = setup({ a: 1 });
       backends.a!.loadGate = deferred();
@@ -462,6 +484,25 @@ describe('EvictionPool', () => {
       await settle();
       expect(next.value?.slug).toBe('a');
       next.value!.release();
+    });
+
+    it('passes the slot on when the request woken for it aborts before taking it', async () => {
+      const { pool } = setup({ a: 1 });
+      const lease = await pool.acquire('a');
+      const controller = new AbortController();
+      const woken = track(pool.acquire('a', controller.signal));
+      const next = track(pool.acquire('a'));
+      await settle();
+      lease.release();
+      // The pool wakes the first in line a microtask after the release; the abort lands
+      // after that wake-up and before the woken request runs.
+      queueMicrotask(() => controller.abort(new Error('gone')));
+      await settle();
+      expect((woken.error as Error | undefined)?.message).toBe('gone');
+      expect(next.value?.slug).toBe('a');
+      expect(activeOf(pool, 'a')).toBe(1);
+      next.value!.release();
+      expect(pool.activeRequests).toBe(0);
     });
 
     it('stops draining the other model when a request waiting for room aborts', async () => {

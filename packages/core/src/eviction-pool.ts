@@ -32,6 +32,11 @@ interface Slot {
   loadedAt: number;
   /** Requests inside acquire() that hold no lease yet (queued for room or for a slot). */
   waiting: number;
+  /**
+   * Requests waiting for a free request slot of this loaded model, oldest first: a change
+   * wakes only as many as could now be admitted, not every one of them.
+   */
+  slotWaiters: Array<() => void>;
   transition?: Promise<void>;
 }
 
@@ -121,6 +126,7 @@ export class EvictionPool {
   readonly #roomQueue: RoomTicket[] = [];
   #changed!: Promise<void>;
   #notify!: () => void;
+  #slotWakeScheduled = false;
   #closed = false;
 
   constructor(models: Iterable<PoolModel>, options: EvictionPoolOptions = {}) {
@@ -140,6 +146,7 @@ export class EvictionPool {
         lastUsed: null,
         loadedAt: 0,
         waiting: 0,
+        slotWaiters: [],
       });
     }
     this.#resetSignal();
@@ -155,6 +162,61 @@ export class EvictionPool {
     const notify = this.#notify;
     this.#resetSignal();
     notify();
+    this.#scheduleSlotWake();
+  }
+
+  /**
+   * Wake slot waiters once the code that made the change has run to its end (a microtask
+   * later), so they are judged by the state it left, as the other waiters see it when
+   * they wake: an eviction stops draining its victim and starts unloading it in one step.
+   */
+  #scheduleSlotWake(): void {
+    if (this.#slotWakeScheduled) return;
+    this.#slotWakeScheduled = true;
+    queueMicrotask(() => {
+      this.#slotWakeScheduled = false;
+      for (const slot of this.#slots.values()) if (slot.slotWaiters.length > 0) this.#wakeSlotWaiters(slot);
+    });
+  }
+
+  /**
+   * Wake the requests waiting for a request slot of `slot` that could be admitted now:
+   * as many as there are free slots, or all of them when the model is no longer simply
+   * loaded (unloading, unloaded) or the pool closes, so each re-checks and takes its
+   * other path. Waking all of them on every release cost each queued request an abort
+   * listener and a promise per release of any request (16 clients on 4 slots: 12 wake-ups
+   * per release, where one is admitted).
+   */
+  #wakeSlotWaiters(slot: Slot): void {
+    const waiters = slot.slotWaiters;
+    let room =
+      this.#closed || slot.state !== 'loaded' ? waiters.length : slot.draining > 0 ? 0 : slot.maxRequests - slot.active;
+    while (room > 0 && waiters.length > 0) {
+      waiters.shift()!();
+      room -= 1;
+    }
+  }
+
+  /**
+   * Wait until {@link #wakeSlotWaiters} wakes this request, or `signal` aborts. A request
+   * that was woken but found the slot taken again (`first`: false) waits at the head of
+   * the line, keeping its place.
+   */
+  #waitForSlot(slot: Slot, signal: AbortSignal | undefined, first: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = slot.slotWaiters.indexOf(wake);
+        if (index >= 0) slot.slotWaiters.splice(index, 1);
+        reject(signal!.reason ?? new SpeechError('ABORTED', 'request aborted'));
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (first) slot.slotWaiters.push(wake);
+      else slot.slotWaiters.unshift(wake);
+    });
   }
 
   #slot(slug: string): Slot {
@@ -286,6 +348,7 @@ export class EvictionPool {
     const ticket: RoomTicket = { slot };
     slot.waiting += 1;
     let queued = false;
+    let waitedForSlot = false;
     let drainedVictim: Slot | undefined;
     const stopDraining = () => {
       if (drainedVictim) {
@@ -310,7 +373,8 @@ export class EvictionPool {
           stopDraining();
           if (slot.state === 'loaded') {
             if (slot.draining === 0 && slot.active < slot.maxRequests) return this.#lease(slot);
-            await this.#waitForChange(signal);
+            await this.#waitForSlot(slot, signal, !waitedForSlot);
+            waitedForSlot = true;
           } else {
             await Promise.race([slot.transition!.catch(() => undefined), this.#waitForChange(signal)]);
           }
@@ -370,6 +434,9 @@ export class EvictionPool {
       slot.waiting -= 1;
       leaveQueue();
       stopDraining();
+      // A request woken for a free slot that leaves without it (aborted, shutting down)
+      // hands the wake-up on, or the next in line would sleep beside a free slot.
+      if (slot.slotWaiters.length > 0) this.#scheduleSlotWake();
     }
   }
 

@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   AsrWorkerClient,
+  builtWorkerUrl,
   SpeechError,
   type AsrBackend,
   type AsrCapabilities,
@@ -16,19 +15,6 @@ import type { LoadedNemoModel } from './nemo-runtime.js';
 import type { NemoWorkerSetup } from './nemo-worker.js';
 
 export type { LoadedNemoModel } from './nemo-runtime.js';
-
-/**
- * The worker's entry point: the built file beside this one. Run from the TypeScript sources
- * (the tests), it is the built copy in ../dist (`pnpm exec tsc -b` makes it; the test
- * script builds first).
- */
-function workerUrl(): URL {
-  const beside = new URL('./nemo-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(beside))) return beside;
-  const built = new URL('../dist/nemo-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error(`the NeMo worker is not built (${fileURLToPath(built)} is missing); run \`pnpm exec tsc -b\` first`);
-}
 
 export const FAMILIES: readonly NemoFamily[] = ['parakeet', 'canary_multitask', 'canary_salm'];
 
@@ -123,7 +109,7 @@ export class NemoBackend implements AsrBackend {
     const { options, entry, modelId } = this.#context;
     const { Worker } = await import('node:worker_threads');
     const setup: NemoWorkerSetup = { family: this.family, modelDir: this.#where, options, entry };
-    const client = await AsrWorkerClient.start<null>(new Worker(workerUrl(), { workerData: setup }), { executor: this.family, model: modelId });
+    const client = await AsrWorkerClient.start<null>(new Worker(builtWorkerUrl(import.meta.url, 'nemo-worker.js'), { workerData: setup }), { executor: this.family, model: modelId });
     return {
       transcribe: (request) => client.transcribe(request),
       // Several requests sent together reach the runtime's transcribeBatch in the worker (Parakeet only).

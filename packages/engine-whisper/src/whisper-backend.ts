@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   AsrWorkerClient,
+  builtWorkerUrl,
   SpeechError,
   type AsrBackend,
   type AsrCapabilities,
@@ -21,19 +20,6 @@ interface LoadedModel {
   transcribe(request: TranscribeRequest): Promise<TranscriptionResult>;
   transcribeBatch(requests: readonly TranscribeRequest[]): Array<Promise<TranscriptionResult>>;
   release(): Promise<void>;
-}
-
-/**
- * The worker's entry point: the built file beside this one. Run from the TypeScript sources
- * (the tests), it is the built copy in ../dist (`pnpm exec tsc -b` makes it; the test
- * script builds first).
- */
-function workerUrl(): URL {
-  const beside = new URL('./whisper-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(beside))) return beside;
-  const built = new URL('../dist/whisper-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error(`the Whisper worker is not built (${fileURLToPath(built)} is missing); run \`pnpm exec tsc -b\` first`);
 }
 
 /** Batch size declared before the model is loaded (refined at load). */
@@ -145,7 +131,7 @@ export class WhisperBackend implements AsrBackend {
     const { options, modelId } = this.#context;
     const { Worker } = await import('node:worker_threads');
     const setup: WhisperWorkerSetup = { modelDir: this.#where, modelId, options };
-    const client = await AsrWorkerClient.start<LoadedFacts>(new Worker(workerUrl(), { workerData: setup }), { executor: 'whisper', model: modelId });
+    const client = await AsrWorkerClient.start<LoadedFacts>(new Worker(builtWorkerUrl(import.meta.url, 'whisper-worker.js'), { workerData: setup }), { executor: 'whisper', model: modelId });
     return {
       facts: client.info,
       transcribe: (request) => client.transcribe(request),

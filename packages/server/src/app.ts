@@ -21,6 +21,7 @@ import { corsMiddleware } from './cors-middleware.js';
 import { errorMiddleware } from './error-middleware.js';
 import { FileStore } from './file-store.js';
 import { FilesRoutes } from './files-routes.js';
+import { readPlainJsonBody } from './json-body.js';
 import { McpRoute } from './mcp-route.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { playground } from './playground.js';
@@ -114,6 +115,12 @@ export async function createApp(container: DependencyContainer): Promise<Koa> {
   });
   const parseJson = koaBody({ json: true, jsonLimit: config.maxJsonBytes, multipart: false, urlencoded: false, text: false });
   const json = async (ctx: Context, next: Next): Promise<void> => {
+    // The plain case (what the SDKs send) is read here; koa-body reads everything else.
+    const plain = readPlainJsonBody(ctx, config.maxJsonBytes);
+    if (plain) {
+      ctx.request.body = (await plain) as typeof ctx.request.body;
+      return next();
+    }
     try {
       await parseJson(ctx, async () => undefined);
     } catch (error) {
