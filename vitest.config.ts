@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -13,6 +14,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one file at a time on 2 cores (cores - 1). Most files here spend
+    // much of their time waiting (on servers over loopback, ffmpeg processes, worker
+    // threads, idle timeouts), so two files at once keep both cores busy.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // Node 24.22.3 (V8 13.6.233.17) sometimes miscompiles with Maglev, depending on when
     // its concurrent compile finishes: objects built by one object literal then share the
     // boxes of their fractional-number fields, so an object made earlier reads the numbers
