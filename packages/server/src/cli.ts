@@ -3,6 +3,8 @@
  * `talkies serve` starts the server; `talkies models` lists the catalog; `talkies pull`
  * downloads models ahead of time.
  */
+// First: V8 settings must be in place before anything else runs.
+import './v8-workarounds.js';
 import { access } from 'node:fs/promises';
 import { engineContext, loadModels, SpeechError, type DownloadProgress } from '@talkies/core';
 import { engineBaseDirectories, loadConfig } from './config.js';
