@@ -207,7 +207,7 @@ describe('RequestBatcher', () => {
     const hasty = await closedLoop(0, 4, 3, 800, think);
     // Without waiting, whoever is back first starts a batch alone, and the split persists.
     expect(hasty.slice(1, -1).some((size) => size < 4)).toBe(true);
-    // Waiting (up to a tenth of the 800 ms batch, 80 ms): after the split at the start, full batches.
+    // Waiting (up to a quarter of the 800 ms batch, 200 ms): after the split at the start, full batches.
     expect(waiting[0]).toBe(1);
     expect(waiting.slice(1, -1).every((size) => size === 4)).toBe(true);
     expect(waiting.length).toBeLessThan(hasty.length);
@@ -215,7 +215,7 @@ describe('RequestBatcher', () => {
     expect(waiting.reduce((sum, size) => sum + size, 0)).toBe(12);
   });
 
-  it('waits at most a tenth of the last batch, and not at all after a batch of one request (one client, or the pieces of one recording)', async () => {
+  it('waits at most a quarter of the last batch, and not at all after a batch of one request (one client, or the pieces of one recording)', async () => {
     const tally = tallyBackend();
     const batcher = new RequestBatcher(tally.backend, { windowMs: 0, lingerMs: 60_000, maxBatchSize: 8, maxConcurrentBatches: 1 });
     const startedAt: number[] = [];
@@ -230,7 +230,7 @@ describe('RequestBatcher', () => {
       await work();
       return startedAt[before]! - sent;
     };
-    // A batch of two requests held 2 s; then only one of its clients comes back: it waits about 200 ms, not 60 s.
+    // A batch of two requests held 2 s; then only one of its clients comes back: it waits about 500 ms, not 60 s.
     let release = tally.hold();
     const first = Promise.all([batcher.transcribe(ask(piece(1))), batcher.transcribe(ask(piece(2)))]);
     await until(() => tally.batches.length === 1);

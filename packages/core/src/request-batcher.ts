@@ -11,7 +11,7 @@
  * - Clients come back: when a batch that served several requests ends, their clients
  *   usually send their next requests at once, but those reach the model only after the
  *   upload and decoding. So the next batch waits for as many requests as the last one
- *   served (pieces of one request count once), up to `lingerMs` and at most a tenth of the
+ *   served (pieces of one request count once), up to `lingerMs` and at most a quarter of the
  *   time the last batch ran, and starts as soon as they are there. Without that, a piece
  *   that waited in line would start alone, its batch would end apart from the others, and
  *   a closed loop of clients would stay split into small batches. A single client never
@@ -38,7 +38,7 @@ export interface RequestBatchingOptions {
   maxConcurrentBatches: number;
   /**
    * Longest wait, in milliseconds, for the requests of the batch that just ended to come
-   * back (see above; the wait is also at most a tenth of that batch's running time).
+   * back (see above; the wait is also at most a quarter of that batch's running time).
    * 0 or absent: no wait.
    */
   lingerMs?: number;
@@ -59,7 +59,7 @@ function abortReason(signal: AbortSignal): unknown {
 }
 
 /** A batch waits for returning clients at most this share of the time the last batch ran. */
-const LINGER_SHARE = 0.1;
+const LINGER_SHARE = 0.25;
 
 /** Requests among `entries` (pieces of one request share its signal). */
 function requestCount(entries: readonly Waiting[]): number {

@@ -120,7 +120,7 @@ const environmentSchema = z.object({
   TALKIES_BODY_IDLE_TIMEOUT: durationSeconds('TALKIES_BODY_IDLE_TIMEOUT', 30),
   TALKIES_MAX_LOADED_MODELS: positiveInt(1, 1024),
   TALKIES_BATCH_WINDOW_MS: milliseconds(5, 1000),
-  TALKIES_BATCH_LINGER_MS: milliseconds(1000, 60_000),
+  TALKIES_BATCH_LINGER_MS: milliseconds(2000, 60_000),
   TALKIES_BATCH_MAX_SIZE: positiveInt(8, 256),
   TALKIES_MODEL_TTL: durationSeconds('TALKIES_MODEL_TTL', 600),
   TALKIES_SWEEPER_INTERVAL: durationSeconds('TALKIES_SWEEPER_INTERVAL', 60),
@@ -183,7 +183,7 @@ export interface ServerConfig {
   batchMaxSize: number;
   /**
    * After a batch that served several requests, how long at most the next batch waits for
-   * their clients to come back (`TALKIES_BATCH_LINGER_MS`; also at most a tenth of that
+   * their clients to come back (`TALKIES_BATCH_LINGER_MS`; also at most a quarter of that
    * batch's running time; 0 turns it off).
    */
   batchLingerMs: number;

@@ -64,7 +64,7 @@ describe('boot refuses a bad configuration and says what to fix', () => {
   });
 
   it('reads the batching settings: window, size and the wait for returning clients', () => {
-    expect(loadConfig({})).toMatchObject({ batchWindowMs: 5, batchMaxSize: 8, batchLingerMs: 1000 });
+    expect(loadConfig({})).toMatchObject({ batchWindowMs: 5, batchMaxSize: 8, batchLingerMs: 2000 });
     expect(loadConfig({ TALKIES_BATCH_LINGER_MS: '0', TALKIES_BATCH_WINDOW_MS: '20' })).toMatchObject({ batchLingerMs: 0, batchWindowMs: 20 });
     expect(() => loadConfig({ TALKIES_BATCH_LINGER_MS: '-1' })).toThrow(/TALKIES_BATCH_LINGER_MS[\s\S]*between 0 and 60000/);
     expect(() => loadConfig({ TALKIES_BATCH_LINGER_MS: '61000' })).toThrow(/TALKIES_BATCH_LINGER_MS/);
