@@ -26,7 +26,7 @@
  *
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
- *   node bench/concurrency.mjs [--clients 1,4,8] [--requests 2] [--window-ms 5] [--linger-ms 2000] [--batch 8]
+ *   node bench/concurrency.mjs [--clients 1,4,8] [--requests 4] [--window-ms 5] [--linger-ms 2000] [--batch 8]
  *                              [--model-dir DIR] [--regenerate]
  *
  * Target: at 8 clients, batched throughput ≥ 2 × the throughput at 1 client, on 2 cores,
@@ -109,7 +109,7 @@ async function main() {
   const { values } = parseArgs({
     options: {
       clients: { type: 'string', default: '1,4,8' },
-      requests: { type: 'string', default: '2' },
+      requests: { type: 'string', default: '4' },
       'window-ms': { type: 'string', default: '5' },
       'linger-ms': { type: 'string', default: '2000' },
       batch: { type: 'string', default: '8' },
