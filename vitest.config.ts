@@ -25,7 +25,9 @@ export default defineConfig({
     // segment times were those of another piece, its text was right). With --no-maglev it
     // never did: 16 of 300 fresh processes running that test's scenario failed with the
     // default flags, 0 of 300 with --no-maglev (0 of 200 more in an earlier batch).
-    execArgv: ['--no-maglev'],
+    // --expose-gc: memory-bound tests measure live memory (collect, then read), not garbage
+    // that a busy machine has not collected yet.
+    execArgv: ['--no-maglev', '--expose-gc'],
     // No test may reach the real model hub: anything that forgets to point at its own
     // loopback fake hub fails fast on a closed loopback port instead.
     env: { HF_ENDPOINT: 'http://127.0.0.1:9' },
