@@ -295,8 +295,8 @@ describe('stereo diarization streams both channels', () => {
     expect((peak - before) / MB).toBeLessThan(60);
     expect((after - before) / MB).toBeLessThan(50);
     // Live array buffers (collected before each reading, see measured()): streaming measured
-    // +20 MB; both channels whole would be 46 MB on top of that. Without --expose-gc the
+    // +20 to +36 MB; both channels whole would be 46 MB on top of that. Without --expose-gc the
     // readings include garbage (35 to 67 MB measured), so only the old, loose bound applies.
-    expect(buffersPeak / MB).toBeLessThan((globalThis as { gc?: () => void }).gc ? 40 : 70);
+    expect(buffersPeak / MB).toBeLessThan((globalThis as { gc?: () => void }).gc ? 50 : 70);
   }, 120_000);
 });
