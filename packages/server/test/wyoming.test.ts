@@ -13,6 +13,7 @@ import { ESPEAK, SCRIPTED, startTestServer, type TestServer } from './test-serve
 import { gate } from './test-server.js';
 import { pcm16, WyomingTestClient, type ReceivedEvent } from './wyoming-client.js';
 import { scriptedControl } from '@talkies-fixtures/engine-scripted';
+import { pcm16WavFile } from '@talkies/testkit';
 
 let server: TestServer;
 let port: number;
@@ -127,23 +128,6 @@ function tone(seconds: number, rate: number, channels = 1): Float32Array {
   return samples;
 }
 
-function wav(pcm: Buffer, rate: number): Buffer {
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + pcm.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(pcm.length, 40);
-  return Buffer.concat([header, pcm]);
-}
-
 /** Audio events as Home Assistant sends them: 1024-frame chunks in the announced format. */
 function sendAudio(client: WyomingTestClient, pcm: Buffer, format: { rate: number; width: number; channels: number }, chunkFrames = 1024): void {
   const chunkBytes = chunkFrames * format.width * format.channels;
@@ -152,7 +136,7 @@ function sendAudio(client: WyomingTestClient, pcm: Buffer, format: { rate: numbe
 
 async function httpTranscript(pcm: Buffer, language?: string): Promise<string> {
   const form = new FormData();
-  form.set('file', new Blob([wav(pcm, 16000)], { type: 'audio/wav' }), 'tone.wav');
+  form.set('file', new Blob([pcm16WavFile(pcm, 16000)], { type: 'audio/wav' }), 'tone.wav');
   form.set('model', 'scripted-asr');
   if (language) form.set('language', language);
   const response = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form });

@@ -7,9 +7,14 @@
 export function wavFile(samples: Float32Array, sampleRate = 16000): Buffer {
   const data = Buffer.alloc(samples.length * 2);
   for (let index = 0; index < samples.length; index++) data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[index]! * 32768))), index * 2);
+  return pcm16WavFile(data, sampleRate);
+}
+
+/** A WAV file around `pcm`: 16-bit little-endian mono samples at `sampleRate`. */
+export function pcm16WavFile(pcm: Buffer, sampleRate = 16000): Buffer {
   const header = Buffer.alloc(44);
   header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
+  header.writeUInt32LE(36 + pcm.length, 4);
   header.write('WAVEfmt ', 8, 'ascii');
   header.writeUInt32LE(16, 16);
   header.writeUInt16LE(1, 20);
@@ -19,6 +24,6 @@ export function wavFile(samples: Float32Array, sampleRate = 16000): Buffer {
   header.writeUInt16LE(2, 32);
   header.writeUInt16LE(16, 34);
   header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
+  header.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([header, pcm]);
 }
