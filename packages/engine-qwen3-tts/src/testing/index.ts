@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelEntry } from '@talkies/core';
-import { SeededWeights } from '@talkies/testkit';
+import { pcm16WavFile, SeededWeights } from '@talkies/testkit';
 import { BYTE_CHARACTERS, byteOrder } from '../bpe-tokenizer.js';
 import { GRAPHS } from '../model-layout.js';
 import {
@@ -178,23 +178,11 @@ export function fixtureConfig(mode: 'base' | 'custom_voice' | 'voice_design', si
   };
 }
 
-/** A mono 16-bit WAV. */
+/** A mono 16-bit WAV (samples clamped to [-1, 1] and scaled by 32767). */
 export function wavFile(samples: Float32Array, sampleRate: number): Uint8Array {
-  const data = Buffer.alloc(44 + samples.length * 2);
-  data.write('RIFF', 0, 'ascii');
-  data.writeUInt32LE(36 + samples.length * 2, 4);
-  data.write('WAVEfmt ', 8, 'ascii');
-  data.writeUInt32LE(16, 16);
-  data.writeUInt16LE(1, 20);
-  data.writeUInt16LE(1, 22);
-  data.writeUInt32LE(sampleRate, 24);
-  data.writeUInt32LE(sampleRate * 2, 28);
-  data.writeUInt16LE(2, 32);
-  data.writeUInt16LE(16, 34);
-  data.write('data', 36, 'ascii');
-  data.writeUInt32LE(samples.length * 2, 40);
-  samples.forEach((sample, index) => data.writeInt16LE(Math.round(Math.max(-1, Math.min(1, sample)) * 32767), 44 + index * 2));
-  return data;
+  const pcm = Buffer.alloc(samples.length * 2);
+  samples.forEach((sample, index) => pcm.writeInt16LE(Math.round(Math.max(-1, Math.min(1, sample)) * 32767), index * 2));
+  return pcm16WavFile(pcm, sampleRate);
 }
 
 /** A voice-like test signal: a few harmonics with a wobble and noise, `seconds` long at 24 kHz. */
