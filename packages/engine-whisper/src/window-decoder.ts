@@ -352,8 +352,11 @@ export async function decodeWindowsBatched(
  */
 async function firstStep(sessions: WhisperSessions, windows: readonly BatchedWindow[], wantAttention: boolean): Promise<DecoderStepResult> {
   if (windows.length === 1) return sessions.step(windows[0]!.options.prompt, 1, windows[0]!.encoderHidden, undefined, wantAttention);
+  const crossRows = sessions.crossCacheRows(windows.length, windows[0]!.encoderHidden.dims[1]!);
   const steps: DecoderStepResult[] = [];
-  for (const window of windows) steps.push(await sessions.step(window.options.prompt, 1, window.encoderHidden, undefined, wantAttention));
+  for (const [row, window] of windows.entries()) {
+    steps.push(await sessions.step(window.options.prompt, 1, window.encoderHidden, undefined, wantAttention, crossRows?.rowViews[row]));
+  }
   const logits = new Float32Array(steps.reduce((sum, step) => sum + step.logits.length, 0));
   let offset = 0;
   for (const step of steps) {
@@ -361,7 +364,7 @@ async function firstStep(sessions: WhisperSessions, windows: readonly BatchedWin
     offset += step.logits.length;
   }
   const cache: KeyValueCache = new Map();
-  for (const name of steps[0]!.cache.keys()) cache.set(name, sessions.stack(steps.map((step) => step.cache.get(name)!)));
+  for (const name of steps[0]!.cache.keys()) cache.set(name, crossRows?.stacked.get(name) ?? sessions.stack(steps.map((step) => step.cache.get(name)!)));
   const result: DecoderStepResult = { logits, batch: windows.length, length: steps[0]!.length, vocabulary: steps[0]!.vocabulary, cache };
   if (steps[0]!.crossAttentions) {
     result.crossAttentions = steps[0]!.crossAttentions.map((layer, index) => {
