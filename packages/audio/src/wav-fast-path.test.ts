@@ -310,6 +310,34 @@ describe('everything else goes to ffprobe and ffmpeg, with their results', () =>
     expect(wavFastPathCounts).toEqual(before);
   });
 
+  // Compressed streams carried as 16-bit PCM, as real encoders write them: ffprobe names
+  // the codec inside, and the fast path declines (wav-payload-sniff.ts).
+  const carried: Array<[string, string, string[], boolean]> = [
+    ['AC-3', 'ac3', ['-c:a', 'ac3', '-f', 'ac3'], false],
+    ['AC-3, byte-swapped', 'ac3', ['-c:a', 'ac3', '-f', 'ac3'], true],
+    ['DTS', 'dts', ['-c:a', 'dca', '-strict', '-2', '-f', 'dts'], false],
+    ['DTS, byte-swapped', 'dts', ['-c:a', 'dca', '-strict', '-2', '-f', 'dts'], true],
+    ['MP3', 'mp3', ['-c:a', 'libmp3lame', '-f', 'mp3'], false],
+    ['ADTS AAC', 'aac', ['-c:a', 'aac', '-f', 'adts'], false],
+    ['LATM AAC', 'aac_latm', ['-c:a', 'aac', '-f', 'latm'], false],
+    ['TrueHD', 'truehd', ['-c:a', 'truehd', '-strict', '-2', '-f', 'truehd'], false],
+  ];
+
+  it.each(carried)('%s carried as PCM', async (name, codec, encode, swapped) => {
+    const stream = readFileSync(
+      fixtures.make(`${codec}-${++counter}.raw`, ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=1', '-ac', '2', ...encode]),
+    );
+    const data = Buffer.alloc(stream.length + (4 - (stream.length % 4)) % 4);
+    stream.copy(data);
+    if (swapped) data.swap16();
+    const bytes = buildWav({ channels: 2, data });
+    const path = write(bytes);
+    const before = { ...wavFastPathCounts };
+    expect(await probeAudio(path)).toMatchObject({ format: 'wav', codec });
+    expect(await probeAudio(bytes)).toMatchObject({ format: 'wav', codec });
+    expect(wavFastPathCounts).toEqual(before);
+  });
+
   it('a probe from the fast path decodes through ffmpeg when another rate is asked for', async () => {
     const path = write(buildWav({ channels: 2, frames: 16000, seed: 21 }));
     const before = { ...wavFastPathCounts };

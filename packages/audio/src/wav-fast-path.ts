@@ -12,16 +12,14 @@
  *   the size is 0 or 0xffffffff, and past a size that lies; all of those, every other
  *   chunk and every other format go to ffmpeg;
  * - nothing in the first bytes makes ffmpeg read it as something else: the ACT demuxer's
- *   signature (a WAV header followed by its marker, which outscores WAV), and the sync
- *   words of IEC 61937 (S/PDIF), DTS and TrueHD payloads carried as PCM, which ffmpeg's
- *   wav demuxer and its codec probe look for in the first 64 and 128 KiB of data;
+ *   signature (a WAV header followed by its marker, which outscores WAV), or a compressed
+ *   stream carried as PCM (S/PDIF, AC-3, DTS, MP3, AAC, TrueHD: wav-payload-sniff.ts),
+ *   which ffmpeg's wav demuxer and codec probe look for in the first 128 KiB of data;
  * - the sample rate is the one the caller decodes at (no resampling here).
  *
- * ffmpeg also probes the first 128 KiB of 16-bit PCM for AC-3, MP3, AAC and LOAS streams
- * disguised as PCM. Their sync words are two bytes and occur in ordinary audio, and those
- * probes need a run of well-formed frames at consistent offsets, which no recording has:
- * only a file built to carry such a stream inside a PCM header would be read differently
- * (as the PCM it claims to be).
+ * ffmpeg's format probe could in principle also prefer another demuxer for a file built
+ * to look like two formats at once (a WAV header followed by MPEG-TS packets, say); such
+ * a file would be read here as the PCM its header declares.
  *
  * Anything else, and anything that changed between the probe and the decode, takes the
  * ffprobe/ffmpeg path as before. `TALKIES_WAV_FAST_PATH=off` sends everything there.
@@ -32,6 +30,7 @@ import { SpeechError } from '@talkies/core';
 import { MAX_SOURCE_CHANNELS, SOURCE_SAMPLE_RATE_LIMITS } from './input-policy.js';
 import { parseWavHeader, wavSamplesToFloat } from './parse-wav.js';
 import type { AudioInfo } from './probe-audio.js';
+import { mayHoldCompressedAudio } from './wav-payload-sniff.js';
 
 /** The header (up to the data chunk) must lie within the first this many bytes. */
 const HEAD_BYTES = 64 * 1024;
@@ -40,17 +39,6 @@ const SNIFF_BYTES = 128 * 1024;
 /** The decode reads the file this many bytes at a time (rounded down to whole frames). */
 const BLOCK_BYTES = 256 * 1024;
 const PCM = 1;
-
-/** Byte sequences that make ffmpeg read 16-bit PCM WAV data as a compressed stream. */
-const PAYLOAD_SYNC_WORDS = [
-  [0x72, 0xf8, 0x1f, 0x4e], // IEC 61937 burst preamble Pa Pb, as stored little-endian (set_spdif)
-  [0x7f, 0xfe, 0x80, 0x01], // DTS, 16-bit big-endian
-  [0xfe, 0x7f, 0x01, 0x80], // DTS, 16-bit little-endian
-  [0x1f, 0xff, 0xe8, 0x00], // DTS, 14-bit big-endian
-  [0xff, 0x1f, 0x00, 0xe8], // DTS, 14-bit little-endian
-  [0xf8, 0x72, 0x6f, 0xba], // TrueHD major sync
-  [0x72, 0xf8, 0xba, 0x6f], // TrueHD major sync, byte-swapped
-];
 
 /** Where the samples of a plain 16-bit PCM WAV are. */
 export interface PlainWav {
@@ -68,18 +56,6 @@ export const wavFastPathCounts = { probes: 0, decodes: 0 };
 export function wavFastPathEnabled(): boolean {
   const value = process.env.TALKIES_WAV_FAST_PATH?.trim().toLowerCase();
   return !(value === 'off' || value === '0' || value === 'false');
-}
-
-function containsSyncWord(bytes: Uint8Array): boolean {
-  for (let index = 0; index + 3 < bytes.length; index++) {
-    const first = bytes[index];
-    // Every sync word starts with one of these six bytes: most positions stop here.
-    if (first !== 0x72 && first !== 0x7f && first !== 0xfe && first !== 0x1f && first !== 0xff && first !== 0xf8) continue;
-    for (const word of PAYLOAD_SYNC_WORDS) {
-      if (first === word[0] && bytes[index + 1] === word[1] && bytes[index + 2] === word[2] && bytes[index + 3] === word[3]) return true;
-    }
-  }
-  return false;
 }
 
 /** ffmpeg's ACT demuxer claims a WAV header followed by zeros and its 0x84 marker, outscoring WAV. */
@@ -131,7 +107,7 @@ export function plainPcm16Wav(head: Uint8Array, totalBytes: number): PlainWav | 
     (dataEnd === totalBytes || dataEnd + 1 === totalBytes);
   if (fmtChunks !== 1 || !otherChunksPlain || !plainFormat || !plainData) return undefined;
   if (looksLikeAct(head, totalBytes)) return undefined;
-  if (containsSyncWord(head.subarray(0, Math.min(head.length, dataOffset + SNIFF_BYTES)))) return undefined;
+  if (mayHoldCompressedAudio(head.subarray(0, Math.min(head.length, dataOffset + SNIFF_BYTES)), dataOffset)) return undefined;
   return { channels, sampleRate, dataOffset, dataBytes, totalBytes };
 }
 
