@@ -2,15 +2,17 @@
  * The fast path for plain 16-bit PCM WAV: most uploads are exactly that, already at the
  * model's rate, and for them ffprobe and ffmpeg (about 0.12 s of CPU each per 30 s file)
  * only read the header and convert s16 to float (x / 32768, exact). This module does that
- * in JavaScript, and only where the result is provably ffmpeg's own, bit for bit:
+ * in JavaScript, and only where the result is ffmpeg's own, bit for bit (the tests compare
+ * both on the real ffmpeg):
  *
  * - the file is one RIFF/WAVE with one `fmt ` chunk (PCM, 16 bits, 16 bytes or 18 with
  *   cbSize 0, block align and byte rate consistent), only `LIST`/`JUNK` chunks beside it,
  *   and one data chunk whose declared size is a whole number of frames and ends exactly at
  *   the end of the file (one stray byte after it is allowed: ffmpeg finds no chunk there).
- *   ffmpeg reads on into a second data chunk after the first, to the end of the file when
- *   the size is 0 or 0xffffffff, and past a size that lies; all of those, every other
- *   chunk and every other format go to ffmpeg;
+ *   With a second data chunk ffmpeg reads only the last one of a file but all of them
+ *   from a pipe (measured); it reads to the end of the input when the size is 0 or
+ *   0xffffffff, and past a size that lies. All of those, every other chunk and every other
+ *   format go to ffmpeg;
  * - nothing in the first bytes makes ffmpeg read it as something else: the ACT demuxer's
  *   signature (a WAV header followed by its marker, which outscores WAV), or a compressed
  *   stream carried as PCM (S/PDIF, AC-3, DTS, MP3, AAC, TrueHD: wav-payload-sniff.ts),
