@@ -2,9 +2,17 @@ import { SpeechError } from '@talkies/core';
 import { ffmpegPath } from './check-ffmpeg.js';
 import { GrowingFloat32Array } from './growing-buffer.js';
 import { parseWavHeader, wavSamplesToFloat, type WavHeaderInfo } from './parse-wav.js';
-import { inputArguments, MAX_SOURCE_CHANNELS, noAudioStreamError, refusedFormatError, undecodableError } from './input-policy.js';
+import {
+  DEFAULT_SAMPLE_RATE,
+  inputArguments,
+  MAX_SOURCE_CHANNELS,
+  noAudioStreamError,
+  refusedFormatError,
+  undecodableError,
+} from './input-policy.js';
 import { checkAudioHeader, probeAudio, tooLongError, type AudioInfo } from './probe-audio.js';
 import { emptyUploadError, resolveInput, runProcess, type AudioInput } from './run-process.js';
+import { openPlainWav, type PlainWavReader } from './wav-fast-path.js';
 
 export interface DecodeOptions {
   /** Output sample rate in Hz (default 16000). */
@@ -37,8 +45,6 @@ export interface DecodedChannels {
   sampleRate: number;
   duration: number;
 }
-
-const DEFAULT_SAMPLE_RATE = 16000;
 
 /** A file with an audio header and no samples. */
 export function noSamplesError(): SpeechError {
@@ -91,11 +97,17 @@ function concatenate(first: Uint8Array, second: Uint8Array): Uint8Array {
 async function* decodeFrames(input: AudioInput, options: DecodeOptions): AsyncGenerator<DecodedChunk> {
   const sampleRate = checkSampleRate(options.sampleRate ?? DEFAULT_SAMPLE_RATE);
   const limits = { maxSeconds: options.maxSeconds };
+  const maxFrames = options.maxSeconds === undefined ? Infinity : Math.ceil(options.maxSeconds * sampleRate);
   let info: AudioInfo | undefined;
   if (options.probe) info = checkAudioHeader(options.probe, limits);
-  else if (typeof input === 'string' || input instanceof Uint8Array) info = await probeAudio(input, { signal: options.signal, limits });
+  else if (typeof input === 'string' || input instanceof Uint8Array) info = await probeAudio(input, { signal: options.signal, limits, sampleRate });
+  // A probe that read a plain 16-bit WAV itself (wav-fast-path.ts) lets the decode read it too.
+  const plain = info && (typeof input === 'string' || input instanceof Uint8Array) ? await openPlainWav(input, info, sampleRate) : undefined;
+  if (plain) {
+    yield* plainWavFrames(plain, info, options.signal, maxFrames, options.maxSeconds);
+    return;
+  }
   const { argument, stdin } = await resolveInput(input);
-  const maxFrames = options.maxSeconds === undefined ? Infinity : Math.ceil(options.maxSeconds * sampleRate);
   const output = runProcess({
     tool: 'ffmpeg',
     command: ffmpegPath(),
@@ -138,6 +150,29 @@ async function* decodeFrames(input: AudioInput, options: DecodeOptions): AsyncGe
   }
   if (!header) throw new SpeechError('AUDIO_DECODE_FAILED', 'ffmpeg produced no audio; send a file with an audio track');
   if (frames === 0) throw noSamplesError();
+}
+
+/** {@link decodeFrames} for a plain WAV read in JavaScript: the same chunks ffmpeg's output gives. */
+async function* plainWavFrames(
+  plain: PlainWavReader,
+  info: AudioInfo | undefined,
+  signal: AbortSignal | undefined,
+  maxFrames: number,
+  maxSeconds: number | undefined,
+): AsyncGenerator<DecodedChunk> {
+  try {
+    const { channels } = plain;
+    yield { channels, interleaved: new Float32Array(0), info };
+    let frames = 0;
+    for await (const interleaved of plain.blocks(signal)) {
+      frames += interleaved.length / channels;
+      if (frames > maxFrames) throw tooLongError(maxSeconds!, `more than ${maxSeconds} s were decoded`);
+      yield { channels, interleaved };
+    }
+    if (frames === 0) throw noSamplesError();
+  } finally {
+    await plain.close();
+  }
 }
 
 /** Averages interleaved channels into one. */

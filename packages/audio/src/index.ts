@@ -5,7 +5,7 @@
  */
 export { AUDIO_CONTENT_TYPES, AUDIO_FORMATS, isAudioFormat, type AudioFormat } from './audio-formats.js';
 export { checkFfmpeg, type FfmpegCheck } from './check-ffmpeg.js';
-export { probeAudio, type AudioInfo, type ProbeLimits } from './probe-audio.js';
+export { probeAudio, type AudioInfo, type ProbeLimits, type ProbeOptions } from './probe-audio.js';
 export { decodeAudio, openAudioStream, type DecodedAudio, type DecodeOptions, type OpenedAudio, type StreamOptions } from './decode-audio.js';
 export { encodeAudio, type PcmAudio } from './encode-audio.js';
 export { encodeAudioStream, SpareEncoders, type StreamEncodeOptions } from './encode-audio-stream.js';

@@ -44,6 +44,9 @@ export const REFERENCE_DEMUXERS = new Set([
 /** Sources with fewer or more samples per second than this are refused before decoding. */
 export const SOURCE_SAMPLE_RATE_LIMITS = { min: 1000, max: 768_000 } as const;
 
+/** The rate everything is decoded at unless the caller asks for another: the speech models' own. */
+export const DEFAULT_SAMPLE_RATE = 16000;
+
 /** Sources with more channels than this are refused before decoding. */
 export const MAX_SOURCE_CHANNELS = 32;
 

@@ -1,7 +1,16 @@
 import { SpeechError } from '@talkies/core';
 import { ffprobePath } from './check-ffmpeg.js';
-import { inputArguments, MAX_SOURCE_CHANNELS, noAudioStreamError, refusedFormatError, SOURCE_SAMPLE_RATE_LIMITS, undecodableError } from './input-policy.js';
+import {
+  DEFAULT_SAMPLE_RATE,
+  inputArguments,
+  MAX_SOURCE_CHANNELS,
+  noAudioStreamError,
+  refusedFormatError,
+  SOURCE_SAMPLE_RATE_LIMITS,
+  undecodableError,
+} from './input-policy.js';
 import { collectProcess, emptyUploadError, resolveInput, type AudioInput } from './run-process.js';
+import { probePlainWav } from './wav-fast-path.js';
 
 export interface AudioInfo {
   /** The ffmpeg demuxer that reads the input (`wav`, `mp3`, `mov`, `matroska`, …). */
@@ -69,13 +78,28 @@ export function checkAudioHeader(info: AudioInfo, limits: ProbeLimits = {}): Aud
   return info;
 }
 
+export interface ProbeOptions {
+  signal?: AbortSignal;
+  limits?: ProbeLimits;
+  /**
+   * The rate the input will be decoded at (default 16000). A plain 16-bit PCM WAV file or
+   * bytes at this rate are read here rather than by ffprobe, and the decode given this
+   * probe then reads them itself too (see wav-fast-path.ts).
+   */
+  sampleRate?: number;
+}
+
 /**
  * Describes the first audio stream of the input, reading only the input itself (see
  * input-policy.ts): a playlist, concat list or other format that points at further files
  * is refused with a 400 naming it, before it opens anything. A stream input is consumed.
  * With `limits`, an absurd header is refused too ({@link checkAudioHeader}).
  */
-export async function probeAudio(input: AudioInput, options: { signal?: AbortSignal; limits?: ProbeLimits } = {}): Promise<AudioInfo> {
+export async function probeAudio(input: AudioInput, options: ProbeOptions = {}): Promise<AudioInfo> {
+  if ((typeof input === 'string' || input instanceof Uint8Array) && !options.signal?.aborted) {
+    const plain = await probePlainWav(input, options.sampleRate ?? DEFAULT_SAMPLE_RATE);
+    if (plain) return options.limits ? checkAudioHeader(plain, options.limits) : plain;
+  }
   const { argument, stdin } = await resolveInput(input);
   // ffmpeg names the demuxer it picked only at debug level, and only before it applies the
   // whitelist: watch for that line as it goes by.
