@@ -461,6 +461,29 @@ class RealtimeConnection {
     return session;
   }
 
+  /**
+   * Waits while the client is not reading: more than {@link MAX_SEND_BUFFER} bytes queued
+   * for it. The relay takes no event meanwhile, so the engine waits too; after
+   * TALKIES_BODY_IDLE_TIMEOUT of it the socket is cut off, so the client cannot hold the model.
+   * False once the socket is no longer open, and then the session must end. That is checked
+   * on the ready state, not on 'close': a client that closes without reading what is queued
+   * for it leaves the socket closing (our close frame waits behind that queue) until ws's
+   * 30 s close timeout, and with the timeout off nothing else would end this wait.
+   */
+  async #drained(): Promise<boolean> {
+    const stalled = Date.now();
+    const open = () => !this.#closed && this.#socket.readyState === this.#socket.OPEN;
+    while (open() && this.#socket.bufferedAmount > MAX_SEND_BUFFER) {
+      if (this.#stallSeconds > 0 && Date.now() - stalled > this.#stallSeconds * 1000) {
+        this.#logger.info({ queuedBytes: this.#socket.bufferedAmount, seconds: this.#stallSeconds }, 'realtime client read none of its events within TALKIES_BODY_IDLE_TIMEOUT; cut off');
+        this.#socket.terminate();
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return open();
+  }
+
   async #relay(session: LiveTranscription, items: Map<number, string>): Promise<void> {
     const item = (utterance: number) => {
       let id = items.get(utterance);
@@ -469,17 +492,7 @@ class RealtimeConnection {
     };
     try {
       for await (const event of session as AsyncIterable<LiveEvent>) {
-        if (this.#closed) break;
-        // The client is not reading: wait before taking more (the engine then waits too),
-        // and cut it off after TALKIES_BODY_IDLE_TIMEOUT, so it cannot hold the model.
-        const stalled = Date.now();
-        while (this.#socket.bufferedAmount > MAX_SEND_BUFFER && !this.#closed) {
-          if (this.#stallSeconds > 0 && Date.now() - stalled > this.#stallSeconds * 1000) {
-            this.#socket.terminate();
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        if (!(await this.#drained())) break;
         switch (event.type) {
           case 'speech_started':
             this.#send({ type: 'input_audio_buffer.speech_started', item_id: item(event.utterance), audio_start_ms: event.audioStartMs });

@@ -5,7 +5,7 @@
  * Silero VAD, the scripted engine. The clients force `wss:`; `createConnection` hands
  * them a plain TCP socket to the loopback server instead.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import type { OpenAIRealtimeError } from 'openai/realtime/internal-base';
@@ -39,7 +39,8 @@ type ServerEvent = { type: string; [key: string]: any };
 function client(target: TestServer, options: { key?: string; beta?: boolean; model?: string } = {}) {
   const port = Number(new URL(target.url).port);
   const openai = new OpenAI({ apiKey: options.key ?? TOKEN, baseURL: `${target.url}/v1` });
-  const socketOptions = { createConnection: () => connect(port, '127.0.0.1') };
+  let raw: Socket | undefined;
+  const socketOptions = { createConnection: () => (raw = connect(port, '127.0.0.1')) };
   const rt: OpenAIRealtimeWS = options.beta
     ? (new BetaRealtimeWS({ model: options.model ?? 'scripted', options: socketOptions }, openai) as unknown as OpenAIRealtimeWS)
     : new OpenAIRealtimeWS({ intent: 'transcription', options: socketOptions }, openai);
@@ -53,7 +54,7 @@ function client(target: TestServer, options: { key?: string; beta?: boolean; mod
     rt.socket.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
   });
   const closed = new Promise<number>((resolve) => rt.socket.once('close', (code) => resolve(code)));
-  return { rt, events, errors, opened, closed, of: (type: string) => events.filter((event) => event.type === type) };
+  return { rt, events, errors, opened, closed, of: (type: string) => events.filter((event) => event.type === type), raw: () => raw! };
 }
 
 /** Appends `recording` in 20 ms pieces, four times faster than real time. */
@@ -270,5 +271,152 @@ describe('realtime transcription with the beta client (OpenAI-Beta: realtime=v1)
     session.rt.close();
     await session.closed;
     await until(() => active(server, 'other') === 0, 'the lease to be released');
+  });
+});
+
+describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', () => {
+  const STALL_SECONDS = 2;
+  let stalling: TestServer;
+  let patient: TestServer;
+  beforeAll(async () => {
+    const models = { scripted: { repo: 'fixtures/scripted', ...SCRIPTED } };
+    [stalling, patient] = await Promise.all([
+      startTestServer(models, { bodyIdleTimeoutSeconds: STALL_SECONDS }),
+      // 0 turns the rule off (config.ts).
+      startTestServer(models, { bodyIdleTimeoutSeconds: 0 }),
+    ]);
+  }, 60_000);
+  afterAll(() => Promise.all([stalling?.stop(), patient?.stop()]));
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  // The scripted engine's events are a few hundred bytes: the ~4 MB that loopback TCP
+  // buffers take from a client that reads nothing would hold thousands of them. Any client
+  // can make the server queue more: session.updated echoes the session, prompt included.
+  // Three updates with this 3 MiB prompt queue 9 MiB for the client, more than the kernel
+  // buffers and the server's MAX_SEND_BUFFER (1 MiB) together, in front of every later event.
+  const PROMPT = 'words '.repeat(512 * 1024);
+  const fill = (rt: OpenAIRealtimeWS) => {
+    for (let count = 0; count < 3; count++) {
+      rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null, transcription: { model: 'scripted', prompt: PROMPT } } } } });
+    }
+  };
+  /** Engine calls (partial or final transcriptions) finished since `mark`. */
+  const transcribed = (mark: number) => scriptedControl.events.slice(mark).filter((event) => event.event === 'transcribe-end').length;
+  const SECOND = 24000;
+
+  it('is cut off after TALKIES_BODY_IDLE_TIMEOUT of not reading, and its model serves the next client', async () => {
+    const session = client(stalling, { key: 'anything' });
+    await session.opened;
+    session.rt.socket.on('error', () => {}); // the cut-off may reach it as a reset
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    // From here the client reads nothing: its TCP receive window closes.
+    session.rt.socket.pause();
+    const mark = scriptedControl.events.length;
+    fill(session.rt);
+    // Manual turns and 2.5 s of audio: the utterance stays open, so its session holds the
+    // model; the partial transcriptions at 1 s and 2 s agree, and that delta is queued
+    // behind the 9 MiB.
+    await stream(session.rt, phrase, 0, 2.5 * SECOND);
+    await until(() => transcribed(mark) >= 2, 'two partial transcriptions');
+    const stalledAt = Date.now();
+    expect(active(stalling)).toBe(1);
+    await until(() => active(stalling) === 0, 'the stalled client to be cut off and its model released', (STALL_SECONDS + 6) * 1000);
+    // Not before the timeout (give or take this test's polling).
+    expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(STALL_SECONDS * 1000 - 300);
+    // When it reads again it finds the connection gone, without a close frame.
+    session.rt.socket.resume();
+    expect(await session.closed).toBe(1006);
+    expect(session.of('conversation.item.input_audio_transcription.completed')).toHaveLength(0);
+
+    const next = client(stalling, { key: 'anything' });
+    await next.opened;
+    await stream(next.rt, phrase);
+    await until(() => next.of('conversation.item.input_audio_transcription.completed').length === 1, "the next client's transcript");
+    const completed = next.of('conversation.item.input_audio_transcription.completed')[0]!;
+    expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
+    expect(next.errors).toEqual([]);
+    next.rt.close();
+    expect(await next.closed).toBe(1000);
+    await until(() => active(stalling) === 0, 'the lease to be released');
+  });
+
+  /**
+   * 9 MiB of session.updated, 2.5 s of audio and a commit, on a client that reads at once,
+   * or (`slow`) on one that reads nothing until the server holds every event of the
+   * utterance and has waited on it for a quarter of the timeout, then reads for 100 ms out
+   * of every 500 ms.
+   */
+  async function session(slow: boolean) {
+    const session = client(stalling, { key: 'anything' });
+    await session.opened;
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    if (slow) session.rt.socket.pause();
+    const mark = scriptedControl.events.length;
+    fill(session.rt);
+    await stream(session.rt, phrase, 0, 2.5 * SECOND);
+    session.rt.send({ type: 'input_audio_buffer.commit' });
+    let reading = true;
+    let reader: Promise<void> | undefined;
+    if (slow) {
+      // Two partial transcriptions and the final: the relay now waits with all of them.
+      await until(() => transcribed(mark) >= 3, 'the final transcription');
+      await sleep((STALL_SECONDS * 1000) / 4);
+      reader = (async () => {
+        while (reading) {
+          session.rt.socket.resume();
+          await sleep(100);
+          session.rt.socket.pause();
+          await sleep(400);
+        }
+        session.rt.socket.resume();
+      })();
+    }
+    await until(() => session.of('conversation.item.input_audio_transcription.completed').length === 1, 'the completed transcript', 20_000);
+    reading = false;
+    await reader;
+    expect(session.rt.socket.readyState).toBe(WebSocket.OPEN);
+    expect(session.errors).toEqual([]);
+    session.rt.close();
+    expect(await session.closed).toBe(1000);
+    await until(() => active(stalling) === 0, 'the lease to be released');
+    return session;
+  }
+
+  it('a client that reads slowly, pausing less than the timeout each time, is not cut off and gets every event', async () => {
+    const slow = await session(true);
+    const prompt = slow.of('session.updated').map((event) => event.session.audio.input.transcription.prompt);
+    expect(prompt).toEqual([PROMPT, PROMPT, PROMPT]);
+    const completed = slow.of('conversation.item.input_audio_transcription.completed')[0]!;
+    expect(slow.of('conversation.item.input_audio_transcription.delta').length).toBeGreaterThan(0);
+    expect(completed.transcript).toBe(slow.of('conversation.item.input_audio_transcription.delta').map((delta) => delta.delta).join(''));
+    expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
+    expect(slow.of('input_audio_buffer.committed')).toHaveLength(1);
+    // Nothing lost: the same events, in the same order, as a client that reads at once.
+    const eager = await session(false);
+    const shape = (events: ServerEvent[]) => events.map((event) => [event.type, event.delta ?? event.transcript ?? null]);
+    expect(shape(slow.events)).toEqual(shape(eager.events));
+  });
+
+  it('with TALKIES_BODY_IDLE_TIMEOUT=0 a stalled client is not cut off, and its close frees the model at once', async () => {
+    const session = client(patient, { key: 'anything' });
+    await session.opened;
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    session.rt.socket.pause();
+    const mark = scriptedControl.events.length;
+    fill(session.rt);
+    await stream(session.rt, phrase, 0, 2.5 * SECOND);
+    await until(() => transcribed(mark) >= 2, 'two partial transcriptions');
+    // Longer than the other server's timeout: this one has none, the client stays.
+    await sleep((STALL_SECONDS + 1) * 1000);
+    expect(active(patient)).toBe(1);
+    expect(session.rt.socket.readyState).toBe(WebSocket.OPEN);
+    // It closes, still reading nothing. The server gets the close frame but its answer waits
+    // behind the 9 MiB, so the socket's 'close' would come only with ws's 30 s close timeout:
+    // the session must end when the close frame arrives.
+    session.rt.close();
+    await until(() => active(patient) === 0, 'the lease to be released when the stalled client closes', 5_000);
+    session.rt.socket.resume();
+    expect(await session.closed).toBe(1000);
+    expect(session.errors).toEqual([]);
   });
 });
