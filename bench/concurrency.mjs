@@ -33,6 +33,7 @@
  * with p99 bounded. Missing it is reported, not treated as a failure; a failed request exits 1.
  */
 import { execFile, fork } from 'node:child_process';
+import { mallocSettings } from './lib/malloc.mjs';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -229,6 +230,7 @@ async function main() {
     lines.push(`date      ${new Date().toISOString()}`);
     lines.push(`machine   ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
     lines.push(`node      ${process.version}`);
+    lines.push(`malloc    ${mallocSettings()}`);
     lines.push(`servers   max_concurrency 1; unbatched: TALKIES_BATCH_MAX_SIZE=1; batched: TALKIES_BATCH_MAX_SIZE=${batch}, TALKIES_BATCH_WINDOW_MS=${windowMs}, TALKIES_BATCH_LINGER_MS=${lingerMs}`);
     lines.push(`          engine declares transcribeBatch: ${batching ? 'yes' : 'NO (both servers decode one request at a time)'}`);
     lines.push(`clients   ${requests} requests each, one after the other; separate load-generator process`);

@@ -50,6 +50,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mallocSettings } from './lib/malloc.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
@@ -425,6 +426,7 @@ async function parent() {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}`,
     node: process.version,
+    malloc: mallocSettings(),
     audioSeconds: seconds,
     chunking,
     chunkingMs: cutMs,
@@ -450,7 +452,7 @@ async function parent() {
 
   const line = (label, value) => `${label.padEnd(26)}${value}\n`;
   let report = 'talkies Whisper benchmark: whisper-base-sized generated model, 60 s of speech\n';
-  report += line('date', summary.date) + line('machine', summary.machine) + line('node', summary.node);
+  report += line('date', summary.date) + line('machine', summary.machine) + line('node', summary.node) + line('malloc', summary.malloc);
   report += line('pieces', `${chunking} (cut in ${cutMs.toFixed(0)} ms)`);
   report += line('work per 60 s', `${summary.encoderRuns} encoder runs, ${summary.decoderSteps} decoder runs`);
   if (children.batched) report += line('batched', `transcribeBatch(pieces), maxBatchSize ${summary.maxBatchSize}: ${summary.batchedDecoderCalls} decoder calls`);

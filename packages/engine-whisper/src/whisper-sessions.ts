@@ -9,6 +9,7 @@
  * presents are empty placeholders on the cached branch: the first step's stay in use.
  */
 import type * as OnnxRuntime from 'onnxruntime-node';
+import { CrossCacheBuffers, keepRowsInPlace } from './cross-cache-buffers.js';
 
 type Ort = typeof OnnxRuntime;
 type Tensor = OnnxRuntime.Tensor;
@@ -21,6 +22,21 @@ export interface SessionSettings {
 
 /** Key/value cache of the decoder: `past_key_values.{i}.{decoder|encoder}.{key|value}` → tensor. */
 export type KeyValueCache = Map<string, Tensor>;
+
+/** How long a batch's cross-attention buffers are kept for the next batch. */
+const CROSS_BUFFERS_IDLE_MS = 10_000;
+
+/** A batch's stacked cross-attention cache ({@link WhisperSessions.crossCacheRows}). */
+export interface CrossCacheRows {
+  /** `past_key_values.*.encoder.*` → `[rows, heads, positions, headSize]`. */
+  stacked: KeyValueCache;
+  /** Per row, `present.*.encoder.*` → that row's `[1, …]` view of the stacked tensors. */
+  rowViews: Array<Map<string, Tensor>>;
+  /** Keeps rows `staying` (ascending), moved down in place; the stacked tensors for them. */
+  keep(staying: readonly number[]): KeyValueCache;
+  /** Hands the buffers back for the next batch; the tensors must not be used after. */
+  release(): void;
+}
 
 export interface DecoderStepResult {
   /** Float32 logits `[batch, length, vocabulary]`. */
@@ -148,6 +164,7 @@ export class WhisperSessions {
   readonly heads: number;
   readonly headSize: number;
   readonly #cacheNames: string[];
+  readonly #crossBuffers: CrossCacheBuffers;
 
   private constructor(ort: Ort, encoder: Session, decoder: Session) {
     this.#ort = ort;
@@ -159,6 +176,7 @@ export class WhisperSessions {
     const hidden = metadata.get('encoder_hidden_states');
     this.hiddenType = hidden && hidden.isTensor ? hidden.type : 'float32';
     this.#cacheNames = decoder.inputNames.filter((name) => name.startsWith('past_key_values.'));
+    this.#crossBuffers = new CrossCacheBuffers(this.#cacheNames.filter((name) => name.includes('.encoder.')), CROSS_BUFFERS_IDLE_MS);
     if (this.#cacheNames.length === 0) {
       throw new Error(`the decoder has no past_key_values inputs (inputs: ${decoder.inputNames.join(', ')}); use an export with decoder_model_merged.onnx`);
     }
@@ -197,6 +215,7 @@ export class WhisperSessions {
   }
 
   async release(): Promise<void> {
+    this.#crossBuffers.clear();
     await Promise.allSettled([this.encoder.release(), this.decoder.release()]);
   }
 
@@ -257,10 +276,14 @@ export class WhisperSessions {
     return makeTensor(this.#ort, tensors[0]!.type, out, [rows, ...tensors[0]!.dims.slice(1)]);
   }
 
-  /** Keeps batch rows `rows` of every cache entry, the encoder ones included (sequences leaving a batch). */
-  selectCacheRows(cache: KeyValueCache, rows: readonly number[]): KeyValueCache {
+  /**
+   * Keeps batch rows `rows` of every cache entry, the encoder ones included (sequences
+   * leaving a batch); entries in `kept` have been narrowed already (in place, see
+   * {@link CrossCacheRows.keep}).
+   */
+  selectCacheRows(cache: KeyValueCache, rows: readonly number[], kept?: KeyValueCache): KeyValueCache {
     const next: KeyValueCache = new Map();
-    for (const [name, tensor] of cache) next.set(name, this.selectRows(tensor, rows));
+    for (const [name, tensor] of cache) next.set(name, kept?.get(name) ?? this.selectRows(tensor, rows));
     return next;
   }
 
@@ -307,9 +330,46 @@ export class WhisperSessions {
   }
 
   /**
+   * The stacked cross-attention cache of a batch of `rows` windows (`[rows, heads,
+   * positions, headSize]` per `past_key_values.*.encoder.*` name), in buffers kept from the
+   * last batch ({@link CrossCacheBuffers}), with each row's view of them (`[1, heads,
+   * positions, headSize]` by `present.*` name) for {@link step}'s `into`: the prompt steps of
+   * a batch, run one window at a time, write their keys and values straight into the
+   * batch's tensors, not into new ones copied there afterwards (37 MB per row for base).
+   * Undefined for float16 caches, which are stacked by copy.
+   */
+  crossCacheRows(rows: number, encoderPositions: number): CrossCacheRows | undefined {
+    if (this.cacheType !== 'float32') return undefined;
+    const rowSize = this.heads * encoderPositions * this.headSize;
+    const lease = this.#crossBuffers.lease(rows, rowSize);
+    const dims = (count: number) => [count, this.heads, encoderPositions, this.headSize];
+    const view = (count: number): KeyValueCache => {
+      const cache: KeyValueCache = new Map();
+      for (const [name, buffer] of lease.buffers) cache.set(name, new this.#ort.Tensor('float32', buffer.subarray(0, count * rowSize), dims(count)));
+      return cache;
+    };
+    const rowViews = Array.from({ length: rows }, (_, row) => {
+      const views = new Map<string, Tensor>();
+      for (const [name, buffer] of lease.buffers) {
+        views.set(name.replace('past_key_values', 'present'), new this.#ort.Tensor('float32', buffer.subarray(row * rowSize, (row + 1) * rowSize), dims(1)));
+      }
+      return views;
+    });
+    return {
+      stacked: view(rows),
+      rowViews,
+      keep: (staying) => {
+        for (const buffer of lease.buffers.values()) keepRowsInPlace(buffer, rowSize, staying);
+        return view(staying.length);
+      },
+      release: lease.release,
+    };
+  }
+
+  /**
    * One decoder call. Without `cache` it is the first step (no-cache branch). Returns the
    * cache for the next step: new self-attention keys/values, and the encoder ones of the
-   * first step kept.
+   * first step kept. Outputs named in `into` are written into its tensors.
    */
   async step(
     tokens: readonly number[],
@@ -317,6 +377,7 @@ export class WhisperSessions {
     encoderHidden: Tensor,
     cache: KeyValueCache | undefined,
     wantCrossAttentions: boolean,
+    into?: ReadonlyMap<string, Tensor>,
   ): Promise<DecoderStepResult> {
     const length = tokens.length / batch;
     const feeds: Record<string, Tensor> = {
@@ -326,7 +387,10 @@ export class WhisperSessions {
     const past = cache ?? this.emptyCache(batch);
     for (const name of this.#cacheNames) feeds[name] = feedable(this.#ort, past.get(name)!);
     if (this.hasUseCacheBranch) feeds.use_cache_branch = new this.#ort.Tensor('bool', Uint8Array.of(cache ? 1 : 0), [1]);
-    const fetches = this.decoder.outputNames.filter((name) => wantCrossAttentions || !name.startsWith('cross_attentions.'));
+    const wanted = this.decoder.outputNames.filter((name) => wantCrossAttentions || !name.startsWith('cross_attentions.'));
+    // Outputs with a tensor in `into` are written there by onnxruntime (the others it allocates).
+    const fetches: Record<string, Tensor | null> = {};
+    for (const name of wanted) fetches[name] = into?.get(name) ?? null;
     const output = await this.decoder.run(feeds, fetches);
     const next: KeyValueCache = new Map();
     for (const name of this.#cacheNames) {

@@ -5,7 +5,7 @@
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { SpeechError } from '@talkies/core';
 import { applyFilters, argmax, logSumExp, type FilterSettings } from './logit-filters.js';
-import type { DecoderStepResult, KeyValueCache, WhisperSessions } from './whisper-sessions.js';
+import type { CrossCacheRows, DecoderStepResult, KeyValueCache, WhisperSessions } from './whisper-sessions.js';
 
 export interface WindowDecodeOptions {
   /** Everything before the first generated token: [startofprev, context…,] sot, language, task, [notimestamps]. */
@@ -281,65 +281,75 @@ export async function decodeWindowsBatched(
   /** Window index of each batch row. */
   let rows = windows.map((_, index) => index);
   let hidden = sessions.stack(windows.map((window) => window.encoderHidden));
-  let step: Awaited<ReturnType<WhisperSessions['step']>>;
+  // The batch's cross-attention buffers go back for the next batch however this ends.
+  const crossRows = windows.length > 1 ? sessions.crossCacheRows(windows.length, windows[0]!.encoderHidden.dims[1]!) : undefined;
   try {
-    step = await firstStep(sessions, windows, wantAttention);
-  } catch (error) {
-    windows.forEach((_, index) => settle(index, { error }));
-    return;
+    await stepRows();
+  } finally {
+    crossRows?.release();
   }
-  for (;;) {
-    const { vocabulary, length } = step;
-    const staying: number[] = [];
-    const next: number[] = [];
-    rows.forEach((index, row) => {
-      const state = states[index]!;
-      const { options } = state;
-      if (options.signal.aborted) {
-        settle(index, { error: abortedError() });
-        return;
-      }
-      const { filters, prompt } = options;
-      const offset = (row * length + length - 1) * vocabulary;
-      const logits = step.logits.slice(offset, offset + vocabulary);
-      const normaliser = applyFilters(logits, state.generated, filters);
-      const token = options.temperature > 0 ? sample(logits, options.temperature, options.random) : argmax(logits);
-      state.generated.push(token);
-      state.sumLogprob += logits[token]! - (normaliser ?? logSumExp(logits));
-      if (state.generated.length === 1 && options.noSpeech !== undefined) {
-        const at = (row * length + options.startOfTranscriptIndex) * vocabulary;
-        state.noSpeechProb = softmaxAt(step.logits.subarray(at, at + vocabulary), options.noSpeech);
-      }
-      if (state.attention) collectAttention(state.attention, step.crossAttentions, options.alignmentHeads!, row);
-      if (token !== filters.endOfText && prompt.length + state.generated.length < options.maxLength) {
-        staying.push(row);
-        next.push(token);
-        return;
-      }
-      const tokens = state.generated.at(-1) === filters.endOfText ? state.generated.slice(0, -1) : state.generated;
-      settle(index, {
-        result: {
-          tokens,
-          sumLogprob: state.sumLogprob,
-          avgLogprob: state.sumLogprob / (tokens.length + 1),
-          noSpeechProb: state.noSpeechProb,
-          temperature: options.temperature,
-          attention: state.attention,
-        },
-      });
-    });
-    if (staying.length === 0) return;
-    let cache = step.cache;
-    if (staying.length < rows.length) {
-      cache = sessions.selectCacheRows(cache, staying);
-      hidden = sessions.selectRows(hidden, staying);
-      rows = staying.map((row) => rows[row]!);
-    }
+
+  async function stepRows(): Promise<void> {
+    let step: DecoderStepResult;
     try {
-      step = await sessions.step(next, rows.length, hidden, cache, wantAttention);
+      step = await firstStep(sessions, windows, wantAttention, crossRows);
     } catch (error) {
-      for (const index of rows) settle(index, { error });
+      windows.forEach((_, index) => settle(index, { error }));
       return;
+    }
+    for (;;) {
+      const { vocabulary, length } = step;
+      const staying: number[] = [];
+      const next: number[] = [];
+      rows.forEach((index, row) => {
+        const state = states[index]!;
+        const { options } = state;
+        if (options.signal.aborted) {
+          settle(index, { error: abortedError() });
+          return;
+        }
+        const { filters, prompt } = options;
+        const offset = (row * length + length - 1) * vocabulary;
+        const logits = step.logits.slice(offset, offset + vocabulary);
+        const normaliser = applyFilters(logits, state.generated, filters);
+        const token = options.temperature > 0 ? sample(logits, options.temperature, options.random) : argmax(logits);
+        state.generated.push(token);
+        state.sumLogprob += logits[token]! - (normaliser ?? logSumExp(logits));
+        if (state.generated.length === 1 && options.noSpeech !== undefined) {
+          const at = (row * length + options.startOfTranscriptIndex) * vocabulary;
+          state.noSpeechProb = softmaxAt(step.logits.subarray(at, at + vocabulary), options.noSpeech);
+        }
+        if (state.attention) collectAttention(state.attention, step.crossAttentions, options.alignmentHeads!, row);
+        if (token !== filters.endOfText && prompt.length + state.generated.length < options.maxLength) {
+          staying.push(row);
+          next.push(token);
+          return;
+        }
+        const tokens = state.generated.at(-1) === filters.endOfText ? state.generated.slice(0, -1) : state.generated;
+        settle(index, {
+          result: {
+            tokens,
+            sumLogprob: state.sumLogprob,
+            avgLogprob: state.sumLogprob / (tokens.length + 1),
+            noSpeechProb: state.noSpeechProb,
+            temperature: options.temperature,
+            attention: state.attention,
+          },
+        });
+      });
+      if (staying.length === 0) return;
+      let cache = step.cache;
+      if (staying.length < rows.length) {
+        cache = sessions.selectCacheRows(cache, staying, crossRows?.keep(staying));
+        hidden = sessions.selectRows(hidden, staying);
+        rows = staying.map((row) => rows[row]!);
+      }
+      try {
+        step = await sessions.step(next, rows.length, hidden, cache, wantAttention);
+      } catch (error) {
+        for (const index of rows) settle(index, { error });
+        return;
+      }
     }
   }
 }
@@ -350,10 +360,17 @@ export async function decodeWindowsBatched(
  * per window: compute-bound, it gains nothing from a batch (measured on base, 2 cores: a
  * 3-row prompt step took 1.3 to 2 × three single ones), while the steps after it do.
  */
-async function firstStep(sessions: WhisperSessions, windows: readonly BatchedWindow[], wantAttention: boolean): Promise<DecoderStepResult> {
+async function firstStep(
+  sessions: WhisperSessions,
+  windows: readonly BatchedWindow[],
+  wantAttention: boolean,
+  crossRows: CrossCacheRows | undefined,
+): Promise<DecoderStepResult> {
   if (windows.length === 1) return sessions.step(windows[0]!.options.prompt, 1, windows[0]!.encoderHidden, undefined, wantAttention);
   const steps: DecoderStepResult[] = [];
-  for (const window of windows) steps.push(await sessions.step(window.options.prompt, 1, window.encoderHidden, undefined, wantAttention));
+  for (const [row, window] of windows.entries()) {
+    steps.push(await sessions.step(window.options.prompt, 1, window.encoderHidden, undefined, wantAttention, crossRows?.rowViews[row]));
+  }
   const logits = new Float32Array(steps.reduce((sum, step) => sum + step.logits.length, 0));
   let offset = 0;
   for (const step of steps) {
@@ -361,7 +378,7 @@ async function firstStep(sessions: WhisperSessions, windows: readonly BatchedWin
     offset += step.logits.length;
   }
   const cache: KeyValueCache = new Map();
-  for (const name of steps[0]!.cache.keys()) cache.set(name, sessions.stack(steps.map((step) => step.cache.get(name)!)));
+  for (const name of steps[0]!.cache.keys()) cache.set(name, crossRows?.stacked.get(name) ?? sessions.stack(steps.map((step) => step.cache.get(name)!)));
   const result: DecoderStepResult = { logits, batch: windows.length, length: steps[0]!.length, vocabulary: steps[0]!.vocabulary, cache };
   if (steps[0]!.crossAttentions) {
     result.crossAttentions = steps[0]!.crossAttentions.map((layer, index) => {
