@@ -13,8 +13,8 @@
  *
  * Bounds: a message over {@link MAX_MESSAGE_BYTES} closes the socket (1009); while audio
  * waits for the engine the socket stops being read (TCP pushes back on the client); while
- * the client does not read our events, the engine waits, and after
- * `TALKIES_BODY_IDLE_TIMEOUT` of that the socket is cut off; at most
+ * the client does not read our events, the engine waits and the client is not read, and
+ * after `TALKIES_BODY_IDLE_TIMEOUT` of that the socket is cut off; at most
  * {@link REALTIME_MAX_CONNECTIONS} connections at once.
  */
 import type { IncomingMessage, Server } from 'node:http';
@@ -234,7 +234,19 @@ class RealtimeConnection {
   start(): void {
     this.#send({ type: this.#beta ? 'transcription_session.created' : 'session.created', session: this.#describe() });
     this.#socket.on('message', (data, isBinary) => {
-      this.#inbox = this.#inbox.then(() => this.#receive(data as Buffer, isBinary)).catch((error) => {
+      // While our events pile up unread, the client is not read either (TCP pushes back on its
+      // sends), under the same cut-off: any message can be answered with as many bytes as it
+      // has (session.updated echoes the prompt), so a client that never reads would otherwise
+      // grow our send queue by everything it sends.
+      if (this.#socket.bufferedAmount > MAX_SEND_BUFFER) this.#socket.pause();
+      this.#inbox = this.#inbox.then(async () => {
+        if (this.#socket.bufferedAmount > MAX_SEND_BUFFER || this.#socket.isPaused) {
+          this.#socket.pause();
+          if (!(await this.#drained())) return;
+          this.#socket.resume();
+        }
+        await this.#receive(data as Buffer, isBinary);
+      }).catch((error) => {
         this.#logger.error({ err: error }, 'realtime message handling failed');
         this.#error('server_error', 'internal', 'the server failed on this event; the server log has the details');
       });
@@ -249,7 +261,11 @@ class RealtimeConnection {
 
   #send(event: Record<string, unknown>): void {
     if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return;
+    const queued = this.#socket.bufferedAmount;
     this.#socket.send(JSON.stringify({ event_id: eventId(), ...event }));
+    if (queued <= MAX_SEND_BUFFER && this.#socket.bufferedAmount > MAX_SEND_BUFFER) {
+      this.#logger.debug({ queuedBytes: this.#socket.bufferedAmount }, 'realtime client is not reading its events; new events and its messages wait');
+    }
   }
 
   #error(type: 'invalid_request_error' | 'server_error', code: string, message: string, clientEventId?: string, param?: string): void {
@@ -463,8 +479,9 @@ class RealtimeConnection {
 
   /**
    * Waits while the client is not reading: more than {@link MAX_SEND_BUFFER} bytes queued
-   * for it. The relay takes no event meanwhile, so the engine waits too; after
-   * TALKIES_BODY_IDLE_TIMEOUT of it the socket is cut off, so the client cannot hold the model.
+   * for it. The relay takes no event and the inbox no message meanwhile, so the engine waits
+   * too; after TALKIES_BODY_IDLE_TIMEOUT of it the socket is cut off, so the client cannot
+   * hold the model.
    * False once the socket is no longer open, and then the session must end. That is checked
    * on the ready state, not on 'close': a client that closes without reading what is queued
    * for it leaves the socket closing (our close frame waits behind that queue) until ws's

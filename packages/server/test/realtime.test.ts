@@ -5,11 +5,12 @@
  * Silero VAD, the scripted engine. The clients force `wss:`; `createConnection` hands
  * them a plain TCP socket to the loopback server instead.
  */
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import type { OpenAIRealtimeError } from 'openai/realtime/internal-base';
 import { OpenAIRealtimeWS as BetaRealtimeWS } from 'openai/beta/realtime/ws';
+import pino from 'pino';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scriptedControl, scriptedTranscript } from '@talkies-fixtures/engine-scripted';
@@ -39,8 +40,7 @@ type ServerEvent = { type: string; [key: string]: any };
 function client(target: TestServer, options: { key?: string; beta?: boolean; model?: string } = {}) {
   const port = Number(new URL(target.url).port);
   const openai = new OpenAI({ apiKey: options.key ?? TOKEN, baseURL: `${target.url}/v1` });
-  let raw: Socket | undefined;
-  const socketOptions = { createConnection: () => (raw = connect(port, '127.0.0.1')) };
+  const socketOptions = { createConnection: () => connect(port, '127.0.0.1') };
   const rt: OpenAIRealtimeWS = options.beta
     ? (new BetaRealtimeWS({ model: options.model ?? 'scripted', options: socketOptions }, openai) as unknown as OpenAIRealtimeWS)
     : new OpenAIRealtimeWS({ intent: 'transcription', options: socketOptions }, openai);
@@ -54,7 +54,7 @@ function client(target: TestServer, options: { key?: string; beta?: boolean; mod
     rt.socket.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
   });
   const closed = new Promise<number>((resolve) => rt.socket.once('close', (code) => resolve(code)));
-  return { rt, events, errors, opened, closed, of: (type: string) => events.filter((event) => event.type === type), raw: () => raw! };
+  return { rt, events, errors, opened, closed, of: (type: string) => events.filter((event) => event.type === type) };
 }
 
 /** Appends `recording` in 20 ms pieces, four times faster than real time. */
@@ -276,51 +276,77 @@ describe('realtime transcription with the beta client (OpenAI-Beta: realtime=v1)
 
 describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', () => {
   const STALL_SECONDS = 2;
+  type LogLine = { msg: string; [key: string]: unknown };
+  const stallingLogs: LogLine[] = [];
+  const patientLogs: LogLine[] = [];
+  const capture = (lines: LogLine[]) => pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   let stalling: TestServer;
   let patient: TestServer;
   beforeAll(async () => {
     const models = { scripted: { repo: 'fixtures/scripted', ...SCRIPTED } };
     [stalling, patient] = await Promise.all([
-      startTestServer(models, { bodyIdleTimeoutSeconds: STALL_SECONDS }),
+      startTestServer(models, { bodyIdleTimeoutSeconds: STALL_SECONDS }, { logger: capture(stallingLogs) }),
       // 0 turns the rule off (config.ts).
-      startTestServer(models, { bodyIdleTimeoutSeconds: 0 }),
+      startTestServer(models, { bodyIdleTimeoutSeconds: 0 }, { logger: capture(patientLogs) }),
     ]);
   }, 60_000);
   afterAll(() => Promise.all([stalling?.stop(), patient?.stop()]));
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const logged = (lines: LogLine[], since: number, pattern: RegExp) => lines.slice(since).some((line) => pattern.test(line.msg));
+  const NOT_READING = /^realtime client is not reading its events/;
+  const CUT_OFF = /within TALKIES_BODY_IDLE_TIMEOUT; cut off$/;
   // The scripted engine's events are a few hundred bytes: the ~4 MB that loopback TCP
   // buffers take from a client that reads nothing would hold thousands of them. Any client
   // can make the server queue more: session.updated echoes the session, prompt included.
-  // Three updates with this 3 MiB prompt queue 9 MiB for the client, more than the kernel
-  // buffers and the server's MAX_SEND_BUFFER (1 MiB) together, in front of every later event.
+  // The first echo of this 3 MiB prompt fits in the kernel's buffers, the next ones pass
+  // the server's MAX_SEND_BUFFER (1 MiB).
   const PROMPT = 'words '.repeat(512 * 1024);
-  const fill = (rt: OpenAIRealtimeWS) => {
-    for (let count = 0; count < 3; count++) {
-      rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null, transcription: { model: 'scripted', prompt: PROMPT } } } } });
-    }
-  };
+  const update = (rt: OpenAIRealtimeWS) =>
+    rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null, transcription: { model: 'scripted', prompt: PROMPT } } } } });
   /** Engine calls (partial or final transcriptions) finished since `mark`. */
   const transcribed = (mark: number) => scriptedControl.events.slice(mark).filter((event) => event.event === 'transcribe-end').length;
   const SECOND = 24000;
 
-  it('is cut off after TALKIES_BODY_IDLE_TIMEOUT of not reading, and its model serves the next client', async () => {
-    const session = client(stalling, { key: 'anything' });
+  /**
+   * A client that stops reading in the middle of an utterance: manual turns and 2.5 s of
+   * audio (its session holds the model), the first partial transcription held at a gate
+   * until one more session.update, the client's last message, has taken the server's queue
+   * past the limit. Resolves when the partials agree and their delta waits behind that
+   * queue: the relay waits with it, and the engine with the relay.
+   */
+  async function stalledClient(target: TestServer, lines: LogLine[]) {
+    const session = client(target, { key: 'anything' });
     await session.opened;
-    session.rt.socket.on('error', () => {}); // the cut-off may reach it as a reset
+    session.rt.socket.on('error', () => {}); // a cut-off may reach it as a reset
     await until(() => session.of('session.created').length === 1, 'session.created');
     // From here the client reads nothing: its TCP receive window closes.
     session.rt.socket.pause();
+    update(session.rt);
     const mark = scriptedControl.events.length;
-    fill(session.rt);
-    // Manual turns and 2.5 s of audio: the utterance stays open, so its session holds the
-    // model; the partial transcriptions at 1 s and 2 s agree, and that delta is queued
-    // behind the 9 MiB.
-    await stream(session.rt, phrase, 0, 2.5 * SECOND);
+    const held = gate();
+    scriptedControl.gates.set('scripted', held.promise);
+    try {
+      await stream(session.rt, phrase, 0, 2.5 * SECOND);
+      await until(() => scriptedControl.events.slice(mark).some((event) => event.event === 'transcribe-start'), 'a partial transcription to start');
+      const since = lines.length;
+      update(session.rt);
+      await until(() => logged(lines, since, NOT_READING), 'the server to see that the client does not read');
+    } finally {
+      scriptedControl.gates.delete('scripted');
+      held.open();
+    }
     await until(() => transcribed(mark) >= 2, 'two partial transcriptions');
+    expect(active(target)).toBe(1);
+    return session;
+  }
+
+  it('is cut off after TALKIES_BODY_IDLE_TIMEOUT of not reading, and its model serves the next client', async () => {
+    const since = stallingLogs.length;
+    const session = await stalledClient(stalling, stallingLogs);
     const stalledAt = Date.now();
-    expect(active(stalling)).toBe(1);
     await until(() => active(stalling) === 0, 'the stalled client to be cut off and its model released', (STALL_SECONDS + 6) * 1000);
+    expect(logged(stallingLogs, since, CUT_OFF)).toBe(true);
     // Not before the timeout (give or take this test's polling).
     expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(STALL_SECONDS * 1000 - 300);
     // When it reads again it finds the connection gone, without a close frame.
@@ -340,37 +366,74 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
     await until(() => active(stalling) === 0, 'the lease to be released');
   });
 
+  it('a client that stops reading and goes on talking is not read any more, and is cut off', async () => {
+    const session = client(stalling, { key: 'anything' });
+    await session.opened;
+    session.rt.socket.on('error', () => {});
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    session.rt.socket.pause();
+    update(session.rt);
+    const mark = scriptedControl.events.length;
+    await stream(session.rt, phrase, 0, 2.5 * SECOND);
+    await until(() => transcribed(mark) >= 2, 'two partial transcriptions');
+    expect(active(stalling)).toBe(1);
+    const since = stallingLogs.length;
+    const stalledAt = Date.now();
+    update(session.rt);
+    // The rest of the phrase: no new delta, so only its messages wait on the client.
+    await stream(session.rt, phrase, 2.5 * SECOND);
+    await until(() => active(stalling) === 0, 'the stalled client to be cut off and its model released', (STALL_SECONDS + 6) * 1000);
+    expect(logged(stallingLogs, since, CUT_OFF)).toBe(true);
+    expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(STALL_SECONDS * 1000 - 300);
+    session.rt.socket.resume();
+    expect(await session.closed).toBe(1006);
+  });
+
+  it('a client that reads none of the answers its messages pile up stops being read, and is cut off', async () => {
+    const session = client(stalling, { key: 'anything' });
+    await session.opened;
+    session.rt.socket.on('error', () => {});
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    session.rt.socket.pause();
+    const since = stallingLogs.length;
+    const started = Date.now();
+    // 24 MiB of answers asked for; no audio, so no transcription session is involved.
+    for (let count = 0; count < 8; count++) update(session.rt);
+    await until(() => logged(stallingLogs, since, CUT_OFF), 'the client to be cut off', (STALL_SECONDS + 6) * 1000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(STALL_SECONDS * 1000 - 300);
+    session.rt.socket.resume();
+    expect(await session.closed).toBe(1006);
+    // The server stopped taking its messages once its answers passed the limit.
+    expect(session.of('session.updated').length).toBeLessThan(4);
+  });
+
   /**
    * 9 MiB of session.updated, 2.5 s of audio and a commit, on a client that reads at once,
-   * or (`slow`) on one that reads nothing until the server holds every event of the
-   * utterance and has waited on it for a quarter of the timeout, then reads for 100 ms out
-   * of every 500 ms.
+   * or (`slow`) on one that reads nothing until the server holds its messages back, then
+   * nothing for a quarter of the timeout, then reads for 100 ms out of every 500 ms.
    */
   async function session(slow: boolean) {
     const session = client(stalling, { key: 'anything' });
     await session.opened;
     await until(() => session.of('session.created').length === 1, 'session.created');
+    const since = stallingLogs.length;
     if (slow) session.rt.socket.pause();
-    const mark = scriptedControl.events.length;
-    fill(session.rt);
+    let reading = true;
+    const reader = (async () => {
+      if (!slow) return;
+      await until(() => logged(stallingLogs, since, NOT_READING), 'the server to see that the client does not read');
+      await sleep((STALL_SECONDS * 1000) / 4);
+      while (reading) {
+        session.rt.socket.resume();
+        await sleep(100);
+        session.rt.socket.pause();
+        await sleep(400);
+      }
+      session.rt.socket.resume();
+    })();
+    for (let count = 0; count < 3; count++) update(session.rt);
     await stream(session.rt, phrase, 0, 2.5 * SECOND);
     session.rt.send({ type: 'input_audio_buffer.commit' });
-    let reading = true;
-    let reader: Promise<void> | undefined;
-    if (slow) {
-      // Two partial transcriptions and the final: the relay now waits with all of them.
-      await until(() => transcribed(mark) >= 3, 'the final transcription');
-      await sleep((STALL_SECONDS * 1000) / 4);
-      reader = (async () => {
-        while (reading) {
-          session.rt.socket.resume();
-          await sleep(100);
-          session.rt.socket.pause();
-          await sleep(400);
-        }
-        session.rt.socket.resume();
-      })();
-    }
     await until(() => session.of('conversation.item.input_audio_transcription.completed').length === 1, 'the completed transcript', 20_000);
     reading = false;
     await reader;
@@ -398,20 +461,13 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
   });
 
   it('with TALKIES_BODY_IDLE_TIMEOUT=0 a stalled client is not cut off, and its close frees the model at once', async () => {
-    const session = client(patient, { key: 'anything' });
-    await session.opened;
-    await until(() => session.of('session.created').length === 1, 'session.created');
-    session.rt.socket.pause();
-    const mark = scriptedControl.events.length;
-    fill(session.rt);
-    await stream(session.rt, phrase, 0, 2.5 * SECOND);
-    await until(() => transcribed(mark) >= 2, 'two partial transcriptions');
+    const session = await stalledClient(patient, patientLogs);
     // Longer than the other server's timeout: this one has none, the client stays.
     await sleep((STALL_SECONDS + 1) * 1000);
     expect(active(patient)).toBe(1);
     expect(session.rt.socket.readyState).toBe(WebSocket.OPEN);
     // It closes, still reading nothing. The server gets the close frame but its answer waits
-    // behind the 9 MiB, so the socket's 'close' would come only with ws's 30 s close timeout:
+    // behind the queue, so the socket's 'close' would come only with ws's 30 s close timeout:
     // the session must end when the close frame arrives.
     session.rt.close();
     await until(() => active(patient) === 0, 'the lease to be released when the stalled client closes', 5_000);
