@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAudioStream, probeAudio } from '@talkies/audio';
+import { pcm16WavFile } from '@talkies/testkit';
 
 const { values } = parseArgs({
   options: {
@@ -47,20 +48,7 @@ function writeWav(path) {
     const value = 0.3 * Math.sin((2 * Math.PI * 220 * frame) / 16000) + 0.05 * (noise / 2 ** 32 - 0.5);
     data.writeInt16LE(Math.round(value * 32767), frame * 2);
   }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'latin1');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'latin1');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(16000, 24);
-  header.writeUInt32LE(32000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'latin1');
-  header.writeUInt32LE(data.length, 40);
-  writeFileSync(path, Buffer.concat([header, data]));
+  writeFileSync(path, pcm16WavFile(data));
 }
 
 /** CPU seconds of this process's children and their reaped children (the launcher and its programs). */
