@@ -236,6 +236,42 @@ describe('openLiveTranscription', () => {
     expect(all.at(-1)).toMatchObject({ type: 'done', text: 'alpha bravo charlie delta alpha bravo' });
   });
 
+  it('utteranceWaitsForInput: only while an utterance is open and all its input has been taken in', async () => {
+    const until = async (check: () => boolean, what: string) => {
+      const deadline = Date.now() + 5000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const manual = openLiveTranscription({ backend: testBackend(), chunker: chunker(), sampleRate: RATE, segmentation: { type: 'manual' }, partialIntervalMs: 0 });
+    const manualEvents = collect(manual);
+    expect(manual.utteranceWaitsForInput).toBe(false);
+    await manual.write(audio(RATE, [0.5, true]));
+    await until(() => manual.utteranceWaitsForInput, 'the manual turn to wait for input');
+    manual.commit();
+    // A commit written is no longer input awaited, even before it is processed.
+    expect(manual.utteranceWaitsForInput).toBe(false);
+    manual.end();
+    await manualEvents;
+    expect(manual.utteranceWaitsForInput).toBe(false);
+
+    const voice = openLiveTranscription({ backend: testBackend(), chunker: chunker(), sampleRate: RATE, segmentation: { type: 'server_vad' }, partialIntervalMs: 0 });
+    const voiceEvents = collect(voice);
+    await voice.write(audio(RATE, [0.5, false]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Silence only: nothing is open.
+    expect(voice.utteranceWaitsForInput).toBe(false);
+    await voice.write(audio(RATE, [0.5, true]));
+    await until(() => voice.utteranceWaitsForInput, 'the speech to wait for more input');
+    await voice.write(audio(RATE, [1, false]));
+    await until(() => !voice.utteranceWaitsForInput, 'the silence to end the utterance');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(voice.utteranceWaitsForInput).toBe(false);
+    voice.end();
+    expect((await voiceEvents).filter((event) => event.type === 'final')).toHaveLength(1);
+  });
+
   it('a commit aborts the partial in flight: the final does not wait behind it', async () => {
     const backend = testBackend({ delayMs: 2000 });
     const live = openLiveTranscription({ backend, chunker: chunker(), sampleRate: RATE, segmentation: { type: 'manual' }, partialIntervalMs: 500 });

@@ -226,6 +226,8 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
   #acquiring: Promise<void> | undefined;
   /** An utterance is open: keep the lease between its engine calls. */
   #utteranceOpen = false;
+  /** Segmentation has taken in every operation written and waits for the next one. */
+  #waitingForInput = false;
   #engineStreaming: boolean;
   #language: string | undefined;
   #finals: ChunkTranscription[] = [];
@@ -266,6 +268,17 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
   /** Seconds of 16 kHz audio written and not yet segmented. */
   get queuedSeconds(): number {
     return this.#queuedSamples / VAD_SAMPLE_RATE;
+  }
+
+  /**
+   * An utterance is open and everything written so far has been taken in: only more audio
+   * (server VAD's silence included), a commit, a clear or `end()` can close it, and the
+   * session holds (or waits for) the model lease until one comes. False while written audio
+   * or a commit is still being processed, so a caller can time out a writer that went quiet
+   * mid-utterance without cutting one whose last audio is still on its way through.
+   */
+  get utteranceWaitsForInput(): boolean {
+    return this.#utteranceOpen && this.#waitingForInput && this.#operations.length === 0 && !this.#closed;
   }
 
   /**
@@ -364,7 +377,12 @@ export class LiveTranscription implements AsyncIterable<LiveEvent> {
         this.#wake();
         return operation;
       }
-      await new Promise<void>((resolve) => (this.#wakeReader = resolve));
+      this.#waitingForInput = true;
+      try {
+        await new Promise<void>((resolve) => (this.#wakeReader = resolve));
+      } finally {
+        this.#waitingForInput = false;
+      }
     }
   }
 

@@ -16,6 +16,15 @@
  * the client does not read our events, the engine waits and the client is not read, and
  * after `TALKIES_BODY_IDLE_TIMEOUT` of that the socket is cut off; at most
  * {@link REALTIME_MAX_CONNECTIONS} connections at once.
+ *
+ * Audio must keep coming while an utterance is open: the session holds the model's lease
+ * from speech started (server VAD) or the first audio after a commit/clear (manual turns)
+ * until the utterance ends, and without audio server VAD never sees the silence that would
+ * end it. So once all the audio received has been taken in and the utterance still waits
+ * for more, a client that sends no `input_audio_buffer.append` (nor commit or clear) for
+ * `TALKIES_BODY_IDLE_TIMEOUT` gets an `error` event (`audio_idle_timeout`) and the socket is
+ * closed (1008), which ends its session and releases the model at once. A connection idle
+ * between utterances holds nothing and is never cut by this; `0` turns the rule off.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -38,6 +47,8 @@ const MAX_QUEUED_SECONDS = 10;
 const MAX_SEND_BUFFER = 1 << 20;
 /** Realtime connections served at once; more are refused with 503. */
 export const REALTIME_MAX_CONNECTIONS = 128;
+/** Poll period of the idle-audio rule, at most (a quarter of the timeout when shorter). */
+const IDLE_CHECK_MS = 1000;
 /** The subprotocol that carries a browser client's key (it cannot set headers). */
 const KEY_PROTOCOL = 'openai-insecure-api-key.';
 
@@ -204,7 +215,10 @@ class RealtimeConnection {
   readonly #live: LiveTranscriptionService;
   readonly #logger: Logger;
   readonly #beta: boolean;
-  /** A client that reads none of our events for this long is cut off (0: never). */
+  /**
+   * A client that reads none of our events for this long is cut off, and so is one that
+   * sends no audio for this long while its utterance is open (0: never).
+   */
   readonly #stallSeconds: number;
   readonly #sessionId = `sess_${randomBytes(9).toString('base64url')}`;
   #config: SessionConfig;
@@ -214,6 +228,11 @@ class RealtimeConnection {
   #previousItem: string | null = null;
   /** Incoming messages are handled one at a time, in order. */
   #inbox: Promise<void> = Promise.resolve();
+  /** Messages received and not yet handled. */
+  #inboxDepth = 0;
+  /** When audio, a commit or a clear last came (or an append was last handled). */
+  #lastInput = Date.now();
+  #idleCheck: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(socket: WebSocket, live: LiveTranscriptionService, logger: Logger, options: { model: string; beta: boolean; stallSeconds: number }) {
@@ -239,6 +258,7 @@ class RealtimeConnection {
       // has (session.updated echoes the prompt), so a client that never reads would otherwise
       // grow our send queue by everything it sends.
       if (this.#socket.bufferedAmount > MAX_SEND_BUFFER) this.#socket.pause();
+      this.#inboxDepth++;
       this.#inbox = this.#inbox.then(async () => {
         if (this.#socket.bufferedAmount > MAX_SEND_BUFFER || this.#socket.isPaused) {
           this.#socket.pause();
@@ -249,14 +269,46 @@ class RealtimeConnection {
       }).catch((error) => {
         this.#logger.error({ err: error }, 'realtime message handling failed');
         this.#error('server_error', 'internal', 'the server failed on this event; the server log has the details');
+      }).finally(() => {
+        this.#inboxDepth--;
       });
     });
+    if (this.#stallSeconds > 0) {
+      this.#idleCheck = setInterval(() => this.#checkIdle(), Math.min(IDLE_CHECK_MS, this.#stallSeconds * 250));
+      this.#idleCheck.unref();
+    }
     this.#socket.on('close', () => {
+      clearInterval(this.#idleCheck);
       this.#closed = true;
       void this.#session?.close();
       this.#session = undefined;
     });
     this.#socket.on('error', () => this.#socket.terminate());
+  }
+
+  /**
+   * The idle-audio rule: every message has been handled (none waits in the inbox or on the
+   * engine), the session has taken in all its audio and its utterance waits for more, and
+   * none came for TALKIES_BODY_IDLE_TIMEOUT: say so, close the socket and end the session now
+   * (the close handshake may take the client a while; the model must not wait for it).
+   * A client that does not read its events is left to the stall rule of {@link #drained}.
+   */
+  #checkIdle(): void {
+    const session = this.#session;
+    if (this.#closed || this.#inboxDepth > 0 || this.#socket.bufferedAmount > MAX_SEND_BUFFER || !session?.utteranceWaitsForInput) return;
+    if (Date.now() - this.#lastInput < this.#stallSeconds * 1000) return;
+    const seconds = this.#stallSeconds;
+    this.#logger.info({ seconds }, 'realtime client sent no audio within TALKIES_BODY_IDLE_TIMEOUT while its utterance was open; closed');
+    this.#error(
+      'invalid_request_error',
+      'audio_idle_timeout',
+      `no audio for ${seconds} s while an utterance was open (TALKIES_BODY_IDLE_TIMEOUT); the session was closed to free the model. Keep streaming audio (silence included) while speaking, or commit or clear the buffer; reconnect to go on`,
+    );
+    this.#socket.close(1008, 'no audio while an utterance was open');
+    clearInterval(this.#idleCheck);
+    this.#closed = true;
+    this.#session = undefined;
+    void session.close();
   }
 
   #send(event: Record<string, unknown>): void {
@@ -326,10 +378,12 @@ class RealtimeConnection {
           return this.#error('invalid_request_error', 'input_audio_buffer_commit_empty', 'buffer too small: expected at least 100ms of audio, but the buffer only has 0.00ms of audio', clientEventId);
         }
         this.#pendingCommitEvent = clientEventId;
+        this.#lastInput = Date.now();
         this.#session.commit();
         return;
       case 'input_audio_buffer.clear':
         if (!this.#session) return this.#send({ type: 'input_audio_buffer.cleared' });
+        this.#lastInput = Date.now();
         this.#session.clear();
         return;
       default:
@@ -448,11 +502,14 @@ class RealtimeConnection {
     }
     // While the engine is behind, stop reading the socket: the client's sends back up in TCP.
     this.#socket.pause();
+    this.#lastInput = Date.now();
     try {
       await session.write(samples);
     } catch (error) {
       if (SpeechError.is(error) && error.code !== 'ABORTED') this.#error('invalid_request_error', 'input_audio_buffer_overflow', error.message, clientEventId);
     } finally {
+      // The idle clock starts again when the server is ready for more, not when the client sent it.
+      this.#lastInput = Date.now();
       if (!this.#closed) this.#socket.resume();
     }
   }

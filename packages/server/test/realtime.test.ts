@@ -476,3 +476,114 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
     expect(session.errors).toEqual([]);
   });
 });
+
+describe('a client that sends no audio while its utterance is open (TALKIES_BODY_IDLE_TIMEOUT)', () => {
+  const IDLE_SECONDS = 1;
+  let idle: TestServer;
+  let patient: TestServer;
+  beforeAll(async () => {
+    const models = { scripted: { repo: 'fixtures/scripted', ...SCRIPTED } };
+    [idle, patient] = await Promise.all([
+      startTestServer(models, { bodyIdleTimeoutSeconds: IDLE_SECONDS }),
+      startTestServer(models, { bodyIdleTimeoutSeconds: 0 }),
+    ]);
+  }, 60_000);
+  afterAll(() => Promise.all([idle?.stop(), patient?.stop()]));
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const SECOND = 24000;
+  /** Speech cut in the middle of the phrase: no pause after it, so the utterance stays open. */
+  const MID_SPEECH = 0.6;
+
+  /** A client that speaks (server VAD, or manual turns) and then sends nothing; resolves when the model is leased. */
+  async function quiet(target: TestServer, manual: boolean) {
+    const session = client(target, { key: 'anything' });
+    await session.opened;
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    if (manual) {
+      session.rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
+      await until(() => session.of('session.updated').length === 1, 'session.updated');
+    }
+    // When the last append left the client: the server takes it no earlier.
+    let lastAudioAt = 0;
+    const send = session.rt.send.bind(session.rt);
+    session.rt.send = ((event: { type: string }) => {
+      if (event.type === 'input_audio_buffer.append') lastAudioAt = Date.now();
+      send(event as never);
+    }) as typeof session.rt.send;
+    await stream(session.rt, phrase, 0, Math.floor(phrase.samples.length * MID_SPEECH));
+    if (!manual) await until(() => session.of('input_audio_buffer.speech_started').length === 1, 'speech to start');
+    await until(() => active(target) === 1, 'the model to be leased');
+    return { session, lastAudioAt: () => lastAudioAt };
+  }
+
+  async function cutOff(manual: boolean) {
+    const { session, lastAudioAt } = await quiet(idle, manual);
+    expect(await Promise.race([session.closed, sleep((IDLE_SECONDS + 8) * 1000).then(() => 'still open')])).toBe(1008);
+    // Not before the timeout: the clock starts when the server has taken the last audio, after it was sent.
+    expect(Date.now() - lastAudioAt()).toBeGreaterThanOrEqual(IDLE_SECONDS * 1000);
+    expect(session.errors.map((error) => error.error?.code)).toEqual(['audio_idle_timeout']);
+    expect(session.errors[0]!.error?.message).toMatch(/no audio for 1 s while an utterance was open.*free the model.*keep streaming audio \(silence included\).*commit or clear/i);
+    expect(session.of('conversation.item.input_audio_transcription.completed')).toHaveLength(0);
+    await until(() => active(idle) === 0, 'the lease to be released', 2_000);
+
+    // The model serves the next client.
+    const next = client(idle, { key: 'anything' });
+    await next.opened;
+    await stream(next.rt, phrase);
+    await until(() => next.of('conversation.item.input_audio_transcription.completed').length === 1, "the next client's transcript");
+    const completed = next.of('conversation.item.input_audio_transcription.completed')[0]!;
+    expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
+    expect(next.errors).toEqual([]);
+    next.rt.close();
+    expect(await next.closed).toBe(1000);
+    await until(() => active(idle) === 0, 'the lease to be released');
+  }
+
+  it('server VAD: speech, then nothing: an error event, the socket closed (1008), the model released for the next client', () => cutOff(false));
+
+  it('manual turns: audio appended, then no audio, commit or clear: the same', () => cutOff(true));
+
+  it('audio that keeps coming (silence included) keeps the session; a client idle between utterances stays connected', async () => {
+    const session = client(idle, { key: 'anything' });
+    await session.opened;
+    // A pause longer than the timeout ends an utterance only if its silence is sent.
+    session.rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: { type: 'server_vad', silence_duration_ms: 2500 } } } } });
+    await until(() => session.of('session.updated').length === 1, 'session.updated');
+    await stream(session.rt, phrase, 0, Math.floor(phrase.samples.length * MID_SPEECH));
+    await until(() => session.of('input_audio_buffer.speech_started').length === 1, 'speech to start');
+    // Silence at real-time pace, 100 ms per append: the utterance stays open for 2.5 s of it.
+    const silence = new Float32Array(SECOND / 10);
+    const started = Date.now();
+    let heldPastTimeout = false;
+    while (session.of('conversation.item.input_audio_transcription.completed').length === 0) {
+      if (Date.now() - started > 15_000) throw new Error('timed out waiting for the completed transcript');
+      session.rt.send({ type: 'input_audio_buffer.append', audio: toPcm16(silence).toString('base64') });
+      await sleep(100);
+      if (session.of('input_audio_buffer.speech_stopped').length === 0 && Date.now() - started > (IDLE_SECONDS + 0.5) * 1000 && active(idle) === 1) heldPastTimeout = true;
+    }
+    // The utterance was open longer than the timeout, on silence alone.
+    expect(heldPastTimeout).toBe(true);
+    const completed = session.of('conversation.item.input_audio_transcription.completed')[0]!;
+    expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
+    expect(session.errors).toEqual([]);
+    // Between utterances nothing is held: no audio for longer than the timeout is fine.
+    await until(() => active(idle) === 0, 'the lease to be released after the utterance');
+    await sleep((IDLE_SECONDS + 1) * 1000);
+    expect(session.rt.socket.readyState).toBe(WebSocket.OPEN);
+    expect(session.errors).toEqual([]);
+    session.rt.close();
+    expect(await session.closed).toBe(1000);
+  });
+
+  it('with TALKIES_BODY_IDLE_TIMEOUT=0 a quiet client keeps its session', async () => {
+    const { session } = await quiet(patient, false);
+    await sleep((IDLE_SECONDS + 1.5) * 1000);
+    expect(session.rt.socket.readyState).toBe(WebSocket.OPEN);
+    expect(active(patient)).toBe(1);
+    expect(session.errors).toEqual([]);
+    session.rt.close();
+    expect(await session.closed).toBe(1000);
+    await until(() => active(patient) === 0, 'the lease to be released when it closes');
+  });
+});
