@@ -77,6 +77,20 @@ async function wholeFile(target: TestServer, recording: Recording, model = 'scri
 
 const active = (target: TestServer, slug = 'scripted') => target.catalog.pool.usage().find((model) => model.slug === slug)?.active ?? 0;
 
+/** A new client on `target` streams the phrase and gets its transcript (the model serves again), then leaves. */
+async function nextClientTranscribes(target: TestServer): Promise<void> {
+  const next = client(target, { key: 'anything' });
+  await next.opened;
+  await stream(next.rt, phrase);
+  await until(() => next.of('conversation.item.input_audio_transcription.completed').length === 1, "the next client's transcript");
+  const completed = next.of('conversation.item.input_audio_transcription.completed')[0]!;
+  expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
+  expect(next.errors).toEqual([]);
+  next.rt.close();
+  expect(await next.closed).toBe(1000);
+  await until(() => active(target) === 0, 'the lease to be released');
+}
+
 describe('realtime transcription with the GA client (intent=transcription)', () => {
   it('server VAD: speech started/stopped, partial deltas before each completed, one item per utterance', async () => {
     const session = client(server);
@@ -354,16 +368,7 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
     expect(await session.closed).toBe(1006);
     expect(session.of('conversation.item.input_audio_transcription.completed')).toHaveLength(0);
 
-    const next = client(stalling, { key: 'anything' });
-    await next.opened;
-    await stream(next.rt, phrase);
-    await until(() => next.of('conversation.item.input_audio_transcription.completed').length === 1, "the next client's transcript");
-    const completed = next.of('conversation.item.input_audio_transcription.completed')[0]!;
-    expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
-    expect(next.errors).toEqual([]);
-    next.rt.close();
-    expect(await next.closed).toBe(1000);
-    await until(() => active(stalling) === 0, 'the lease to be released');
+    await nextClientTranscribes(stalling);
   });
 
   it('a client that stops reading and goes on talking is not read any more, and is cut off', async () => {
@@ -528,16 +533,7 @@ describe('a client that sends no audio while its utterance is open (TALKIES_BODY
     await until(() => active(idle) === 0, 'the lease to be released', 2_000);
 
     // The model serves the next client.
-    const next = client(idle, { key: 'anything' });
-    await next.opened;
-    await stream(next.rt, phrase);
-    await until(() => next.of('conversation.item.input_audio_transcription.completed').length === 1, "the next client's transcript");
-    const completed = next.of('conversation.item.input_audio_transcription.completed')[0]!;
-    expect(completed.transcript).toBe(scriptedTranscript(completed.usage.seconds, 'en').text);
-    expect(next.errors).toEqual([]);
-    next.rt.close();
-    expect(await next.closed).toBe(1000);
-    await until(() => active(idle) === 0, 'the lease to be released');
+    await nextClientTranscribes(idle);
   }
 
   it('server VAD: speech, then nothing: an error event, the socket closed (1008), the model released for the next client', () => cutOff(false));
