@@ -39,6 +39,16 @@ import type { ServerConfig } from './config.js';
 import { LiveTranscriptionService } from './live-transcription-service.js';
 import { ConfigToken, LoggerToken } from './tokens.js';
 
+
+/** Longest error message sent; longer ones (quoting a huge client string) are cut. */
+const MAX_ERROR_MESSAGE = 2048;
+/** Longest client `event_id` echoed in an error. */
+const MAX_ECHOED_EVENT_ID = 256;
+
+/** `text`, or its first `max` characters and how many were left out. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
 /** The largest WebSocket message accepted: 15 MiB of audio is OpenAI's per-append limit, base64 is 4/3 of it. */
 export const MAX_MESSAGE_BYTES = 21 * 1024 * 1024;
 /** Audio waiting for the engine before the socket stops being read, in seconds. */
@@ -321,7 +331,12 @@ class RealtimeConnection {
   }
 
   #error(type: 'invalid_request_error' | 'server_error', code: string, message: string, clientEventId?: string, param?: string): void {
-    this.#send({ type: 'error', error: { type, code, message, param: param ?? null, event_id: clientEventId ?? null } });
+    // Both may quote what the client sent (an event type, a model name, its event id): a
+    // message of megabytes is not sent back whole.
+    this.#send({
+      type: 'error',
+      error: { type, code, message: clip(message, MAX_ERROR_MESSAGE), param: param ?? null, event_id: clientEventId === undefined ? null : clip(clientEventId, MAX_ECHOED_EVENT_ID) },
+    });
   }
 
   /** The effective configuration in the dialect of the client. */
@@ -390,7 +405,7 @@ class RealtimeConnection {
         return this.#error(
           'invalid_request_error',
           'unsupported_event',
-          `'${String(event.type)}' is not served here: a transcription session takes session.update (or transcription_session.update) and input_audio_buffer.append, .commit and .clear`,
+          `'${clip(String(event.type), 200)}' is not served here: a transcription session takes session.update (or transcription_session.update) and input_audio_buffer.append, .commit and .clear`,
           clientEventId,
           'type',
         );

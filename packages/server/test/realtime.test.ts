@@ -178,6 +178,15 @@ describe('realtime transcription with the GA client (intent=transcription)', () 
     await until(() => session.errors.length === 4, 'four error events');
     expect(session.errors.map((error) => error.error?.code)).toEqual(['invalid_json', 'unsupported_event', 'invalid_value', 'invalid_value']);
     expect(session.errors[3]!.error?.message).toMatch(/unknown model 'nope'/);
+    // Client strings quoted in an error come back cut, not whole.
+    session.rt.send({ type: `x${'y'.repeat(100_000)}`, event_id: `e${'f'.repeat(100_000)}` } as never);
+    await until(() => session.errors.length === 5, 'the fifth error event');
+    const quoted = session.errors[4]!.error!;
+    expect(quoted.code).toBe('unsupported_event');
+    expect(quoted.message.length).toBeLessThan(600);
+    expect(quoted.message).toMatch(/^'xy{199}… \(99801 more characters\)' is not served here/);
+    expect(quoted.event_id!.length).toBeLessThan(300);
+    expect(quoted.event_id).toMatch(/^efff.*… \(99745 more characters\)$/);
     session.rt.send({ type: 'input_audio_buffer.clear' });
     await until(() => session.of('input_audio_buffer.cleared').length === 1, 'cleared');
     session.rt.close();
