@@ -254,8 +254,10 @@ describe('plain 16-bit PCM WAV is read without ffprobe and ffmpeg, bit for bit a
     }
     expect(frames).toBe(16000 * 600);
     expect(blocks).toBeGreaterThan(70);
-    // One 256 KiB read buffer and the 512 KiB block in hand; whole, it would be 38 MB.
-    expect(peak).toBeLessThan(4 * 1024 * 1024);
+    // One 256 KiB read buffer and the 512 KiB block in hand; whole, it would be 38 MB (and
+    // the 19 MB file). The bound leaves room for what else the test process holds live at
+    // that moment (CI measured 4.8 MB once, on a busy machine).
+    expect(peak).toBeLessThan(12 * 1024 * 1024);
   });
 });
 
