@@ -39,7 +39,6 @@ import type { ServerConfig } from './config.js';
 import { LiveTranscriptionService } from './live-transcription-service.js';
 import { ConfigToken, LoggerToken } from './tokens.js';
 
-
 /** Longest error message sent; longer ones (quoting a huge client string) are cut. */
 const MAX_ERROR_MESSAGE = 2048;
 /** Longest client `event_id` echoed in an error. */
@@ -49,6 +48,7 @@ const MAX_ECHOED_EVENT_ID = 256;
 function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
+
 /** The largest WebSocket message accepted: 15 MiB of audio is OpenAI's per-append limit, base64 is 4/3 of it. */
 export const MAX_MESSAGE_BYTES = 21 * 1024 * 1024;
 /** Audio waiting for the engine before the socket stops being read, in seconds. */
