@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAudioStream, probeAudio } from '@talkies/audio';
+import { seededRandom } from '@talkies/core';
 import { pcm16WavFile } from '@talkies/testkit';
 
 const { values } = parseArgs({
@@ -42,10 +43,9 @@ const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).
 function writeWav(path) {
   const frames = 16000 * seconds;
   const data = Buffer.alloc(frames * 2);
-  let noise = 12345;
+  const noise = seededRandom(12345);
   for (let frame = 0; frame < frames; frame++) {
-    noise = (Math.imul(noise, 1664525) + 1013904223) >>> 0;
-    const value = 0.3 * Math.sin((2 * Math.PI * 220 * frame) / 16000) + 0.05 * (noise / 2 ** 32 - 0.5);
+    const value = 0.3 * Math.sin((2 * Math.PI * 220 * frame) / 16000) + 0.05 * (noise() - 0.5);
     data.writeInt16LE(Math.round(value * 32767), frame * 2);
   }
   writeFileSync(path, pcm16WavFile(data));

@@ -3,6 +3,8 @@
  * lying sizes, other formats. Samples are pseudo-random (seeded) over the whole 16-bit range.
  */
 
+import { seededRandom } from '@talkies/core';
+
 export interface WavLayoutOptions {
   channels?: number;
   sampleRate?: number;
@@ -27,15 +29,10 @@ export interface WavLayoutOptions {
   data?: Uint8Array;
 }
 
-/** Deterministic bytes: a 32-bit LCG, so a failure reproduces. */
+/** Deterministic bytes from core's seeded generator, so a failure reproduces. */
 export function randomBytes(count: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(count);
-  let state = seed >>> 0;
-  for (let index = 0; index < count; index++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
+  const random = seededRandom(seed);
+  return Uint8Array.from({ length: count }, () => Math.floor(random() * 256));
 }
 
 export function chunk(id: string, body: Uint8Array): Uint8Array {
