@@ -68,13 +68,7 @@ async function probed(input: string | Uint8Array) {
 async function channelsAndProbe(input: string | Uint8Array) {
   const split = await outcome(async () => {
     const { channels } = await decodeChannels(input);
-    const joined = new Float32Array(channels.reduce((total, channel) => total + channel.length, 0));
-    let offset = 0;
-    for (const channel of channels) {
-      joined.set(channel, offset);
-      offset += channel.length;
-    }
-    return { samples: joined, channels: channels.length };
+    return { samples: joined(channels), channels: channels.length };
   });
   return { split, probe: await probed(input) };
 }
@@ -84,13 +78,18 @@ async function streamed(input: string | Uint8Array, options: StreamOptions): Pro
   const audio = await openAudioStream(input, options);
   const blocks: Float32Array[] = [];
   for await (const block of audio.blocks) blocks.push(block);
-  const joined = new Float32Array(blocks.reduce((total, block) => total + block.length, 0));
+  return { samples: joined(blocks), channels: audio.channels };
+}
+
+/** `parts` one after the other in one array. */
+function joined(parts: readonly Float32Array[]): Float32Array {
+  const all = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
   let offset = 0;
-  for (const block of blocks) {
-    joined.set(block, offset);
-    offset += block.length;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
   }
-  return { samples: joined, channels: audio.channels };
+  return all;
 }
 
 describe('plain 16-bit PCM WAV is read without ffprobe and ffmpeg, bit for bit as they read it', () => {
