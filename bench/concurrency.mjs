@@ -233,6 +233,8 @@ async function main() {
     lines.push(`malloc    ${mallocSettings()}`);
     lines.push(`servers   max_concurrency 1; unbatched: TALKIES_BATCH_MAX_SIZE=1; batched: TALKIES_BATCH_MAX_SIZE=${batch}, TALKIES_BATCH_WINDOW_MS=${windowMs}, TALKIES_BATCH_LINGER_MS=${lingerMs}`);
     lines.push(`          engine declares transcribeBatch: ${batching ? 'yes' : 'NO (both servers decode one request at a time)'}`);
+    const { defaultInferenceThreads } = await importBuilt('packages/core/dist/index.js');
+    lines.push(`          onnxruntime threads per model: ${defaultInferenceThreads()} (the engine's default)`);
     lines.push(`clients   ${requests} requests each, one after the other; separate load-generator process`);
     lines.push('');
     lines.push('mode       clients  requests  throughput (audio s/s)      p50        p99   batches (mean size)');

@@ -14,7 +14,10 @@
  *   ours   @talkies/engine-whisper: WhisperBackend.transcribe(piece), language en, no
  *          timestamps, no temperature fallback (random weights would fail every check);
  *   tjs    @huggingface/transformers' automatic-speech-recognition pipeline on the same
- *          files (local only, fp32), pipe(piece, { language: 'en' });
+ *          files (local only, fp32), pipe(piece, { language: 'en' }), with the same
+ *          onnxruntime thread count as ours (session_options.intraOpNumThreads);
+ *   tjs-default  the same, with onnxruntime's own thread default, as transformers.js comes
+ *          (on the 2-core VM of docs/benchmarks.md that default is one thread);
  *   batched  @talkies/engine-whisper with batched inference: WhisperBackend.transcribeBatch(pieces),
  *          the call core's VadChunker makes for the engine (groups of capabilities.maxBatchSize):
  *          the engine's batched decoding: decoder steps shared by the sequences still running;
@@ -33,7 +36,10 @@
  *
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
- *   node bench/whisper.mjs [--runs 6] [--modes ours,batched,tjs,bare] [--thread worker|main] [--model-dir DIR] [--regenerate] [--json FILE]
+ *   node bench/whisper.mjs [--runs 6] [--modes ours,batched,tjs,tjs-default,bare] [--thread worker|main] [--threads N] [--model-dir DIR] [--regenerate] [--json FILE]
+ *
+ * --threads: onnxruntime intra-op threads for ours, batched, bare and tjs (default: the
+ * engine's, core's defaultInferenceThreads(): one per physical core).
  *
  * ours and batched are timed as the server runs them, with onnxruntime in the model's
  * worker thread (`--thread main`: on the calling thread); the calls bare replays are
@@ -107,11 +113,11 @@ async function loadPieces(file) {
 }
 
 /** The backend of ours and batched: the engine as the server creates it, with these settings. */
-async function whisperBackend({ modelDir, dataDir }, inferenceThread) {
+async function whisperBackend({ modelDir, dataDir, threads }, inferenceThread) {
   const { default: engine } = await importBuilt('packages/engine-whisper/dist/index.js');
   return engine.createBackend({
     modelId: SLUG, entry: { repo: `talkies-fixtures/${SLUG}`, executor: 'whisper' },
-    options: engine.optionsSchema.parse({ temperatureFallback: false, download: false, inferenceThread }),
+    options: engine.optionsSchema.parse({ temperatureFallback: false, download: false, inferenceThread, threads }),
     paths: { dataDir, modelDir }, logger: { debug() {}, info() {}, warn() {}, error() {} },
     signal: new AbortController().signal, now: () => performance.now(),
   });
@@ -138,10 +144,10 @@ function passOf(backend, pieces, batched) {
  * and tells how many decoder calls each pass makes and the time one sequential pass spent
  * inside them.
  */
-async function childRecord({ modelDir, dataDir, piecesFile, callLog }) {
+async function childRecord({ modelDir, dataDir, piecesFile, callLog, threads }) {
   const { WhisperSessions } = await importBuilt('packages/engine-whisper/dist/whisper-sessions.js');
   const pieces = await loadPieces(piecesFile);
-  const backend = await whisperBackend({ modelDir, dataDir }, 'main');
+  const backend = await whisperBackend({ modelDir, dataDir, threads }, 'main');
   await backend.load();
   await passOf(backend, pieces, false)();
   let recording;
@@ -183,9 +189,9 @@ async function childRecord({ modelDir, dataDir, piecesFile, callLog }) {
 }
 
 /** ours and batched, timed as the server runs them: onnxruntime in the model's worker thread (unless --thread main). */
-async function childOurs({ modelDir, dataDir, piecesFile, thread, batched = false }) {
+async function childOurs({ modelDir, dataDir, piecesFile, thread, threads, batched = false }) {
   const pieces = await loadPieces(piecesFile);
-  const backend = await whisperBackend({ modelDir, dataDir }, thread);
+  const backend = await whisperBackend({ modelDir, dataDir, threads }, thread);
   const loadStarted = performance.now();
   await backend.load();
   const loadMs = performance.now() - loadStarted;
@@ -203,13 +209,15 @@ async function childOurs({ modelDir, dataDir, piecesFile, thread, batched = fals
   };
 }
 
-async function childTjs({ modelDir, piecesFile, runs }) {
+/** transformers.js with `threads` onnxruntime threads, or onnxruntime's own default when `threads` is undefined (tjs-default). */
+async function childTjs({ modelDir, piecesFile, threads }) {
   const { env, pipeline } = await import(pathToFileURL(join(root, 'packages/engine-whisper/node_modules/@huggingface/transformers/dist/transformers.node.mjs')).href);
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
   const pieces = await loadPieces(piecesFile);
   const loadStarted = performance.now();
-  const pipe = await pipeline('automatic-speech-recognition', modelDir, { local_files_only: true, dtype: 'fp32' });
+  const sessionOptions = threads === undefined ? {} : { session_options: { intraOpNumThreads: threads } };
+  const pipe = await pipeline('automatic-speech-recognition', modelDir, { local_files_only: true, dtype: 'fp32', ...sessionOptions });
   const loadMs = performance.now() - loadStarted;
   const pass = async () => {
     const texts = [];
@@ -228,10 +236,10 @@ async function childTjs({ modelDir, piecesFile, runs }) {
   };
 }
 
-async function childBare({ modelDir, runs, callLog }) {
+async function childBare({ modelDir, callLog, threads }) {
   const ort = await import(pathToFileURL(join(root, 'packages/engine-whisper/node_modules/onnxruntime-node/dist/index.js')).href);
   const log = JSON.parse(await readFile(callLog, 'utf8'));
-  const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, intraOpNumThreads: threads };
   const loadStarted = performance.now();
   const encoder = await ort.InferenceSession.create(join(modelDir, 'onnx/encoder_model.onnx'), options);
   const decoder = await ort.InferenceSession.create(join(modelDir, 'onnx/decoder_model_merged.onnx'), options);
@@ -283,7 +291,7 @@ async function childBare({ modelDir, runs, callLog }) {
 if (process.env.TALKIES_BENCH_WHISPER_CHILD) {
   // A child loads its implementation, warms up, then runs one timed pass per `pass` message.
   const { mode, ...options } = JSON.parse(process.env.TALKIES_BENCH_WHISPER_CHILD);
-  const start = { record: childRecord, ours: childOurs, batched: (options) => childOurs({ ...options, batched: true }), tjs: childTjs, bare: childBare }[mode];
+  const start = { record: childRecord, ours: childOurs, batched: (options) => childOurs({ ...options, batched: true }), tjs: childTjs, 'tjs-default': (options) => childTjs({ ...options, threads: undefined }), bare: childBare }[mode];
   // The child ends with its parent, whatever happens to it.
   process.on('disconnect', () => process.exit(0));
   const { pass, ...ready } = await start(options);
@@ -341,13 +349,14 @@ async function parent() {
       'model-dir': { type: 'string' },
       regenerate: { type: 'boolean', default: false },
       json: { type: 'string' },
-      modes: { type: 'string', default: 'ours,batched,tjs,bare' },
+      modes: { type: 'string', default: 'ours,batched,tjs,tjs-default,bare' },
       thread: { type: 'string', default: 'worker' },
+      threads: { type: 'string' },
     },
   });
   const modes = values.modes.split(',').map((mode) => mode.trim());
-  if (!modes.includes('ours') || modes.some((mode) => !['ours', 'batched', 'tjs', 'bare'].includes(mode))) {
-    throw new Error("--modes lists ours, batched, tjs and/or bare (ours is always needed: bare replays its calls)");
+  if (!modes.includes('ours') || modes.some((mode) => !['ours', 'batched', 'tjs', 'tjs-default', 'bare'].includes(mode))) {
+    throw new Error("--modes lists ours, batched, tjs, tjs-default and/or bare (ours is always needed: bare replays its calls)");
   }
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a whole number above 0');
@@ -370,6 +379,9 @@ async function parent() {
   for (let copy = 0; copy < 5; copy++) audio.set(jfk, copy * unit);
   const seconds = audio.length / SAMPLE_RATE;
   const core = await importBuilt('packages/core/dist/index.js');
+  // One onnxruntime thread count for ours, batched, bare and tjs: the engine's default unless --threads.
+  const threads = values.threads ? Number(values.threads) : core.defaultInferenceThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new Error('--threads must be a whole number above 0');
   const pieces = [];
   let chunking = 'fixed 30 s windows (core has no VadChunker)';
   const cutStarted = performance.now();
@@ -394,13 +406,13 @@ async function parent() {
 
   // All implementations load first (one process each), then take turns: every round runs
   // one pass of each, in a rotating order, so that load on the machine falls on all of them.
-  const record = await startChild('record', { modelDir, dataDir, piecesFile, callLog });
+  const record = await startChild('record', { modelDir, dataDir, piecesFile, callLog, threads });
   await record.finish();
   process.stderr.write(`record: ${record.ready.decoderCalls} decoder calls sequential, ${record.ready.batchedDecoderCalls} batched\n`);
   const children = {};
   for (const mode of modes) {
     const started = performance.now();
-    children[mode] = await startChild(mode, { modelDir, dataDir, piecesFile, callLog, thread: values.thread });
+    children[mode] = await startChild(mode, { modelDir, dataDir, piecesFile, callLog, thread: values.thread, threads });
     process.stderr.write(`${mode}: loaded and warmed up in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   }
   const rounds = runs;
@@ -427,6 +439,7 @@ async function parent() {
     machine: `${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}`,
     node: process.version,
     malloc: mallocSettings(),
+    threads,
     audioSeconds: seconds,
     chunking,
     chunkingMs: cutMs,
@@ -438,7 +451,7 @@ async function parent() {
     rtf: Object.fromEntries(Object.entries(medians).map(([mode, value]) => [mode, value / 1000 / seconds])),
     ratios: {
       oursOverBare: paired('ours', 'bare'), oursOverTjs: paired('ours', 'tjs'), tjsOverBare: paired('tjs', 'bare'),
-      batchedOverTjs: paired('batched', 'tjs'), batchedOverBare: paired('batched', 'bare'), batchedOverOurs: paired('batched', 'ours'),
+      batchedOverTjs: paired('batched', 'tjs'), batchedOverTjsDefault: paired('batched', 'tjs-default'), oursOverTjsDefault: paired('ours', 'tjs-default'), batchedOverBare: paired('batched', 'bare'), batchedOverOurs: paired('batched', 'ours'),
     },
     batchedDecoderCalls: record.ready.batchedDecoderCalls,
     maxBatchSize: children.batched?.ready.maxBatchSize,
@@ -453,6 +466,7 @@ async function parent() {
   const line = (label, value) => `${label.padEnd(26)}${value}\n`;
   let report = 'talkies Whisper benchmark: whisper-base-sized generated model, 60 s of speech\n';
   report += line('date', summary.date) + line('machine', summary.machine) + line('node', summary.node) + line('malloc', summary.malloc);
+  report += line('onnxruntime threads', `${threads} for ours, batched, bare and tjs${modes.includes('tjs-default') ? "; tjs-default: transformers.js with onnxruntime's own default" : ''}`);
   report += line('pieces', `${chunking} (cut in ${cutMs.toFixed(0)} ms)`);
   report += line('work per 60 s', `${summary.encoderRuns} encoder runs, ${summary.decoderSteps} decoder runs`);
   if (children.batched) report += line('batched', `transcribeBatch(pieces), maxBatchSize ${summary.maxBatchSize}: ${summary.batchedDecoderCalls} decoder calls`);
@@ -465,9 +479,11 @@ async function parent() {
   report += `\nours / bare  ${summary.ratios.oursOverBare.toFixed(3)}  (target ≤ ${TARGET_BARE}: ${summary.ratios.oursOverBare <= TARGET_BARE ? 'met' : 'NOT met'})\n`;
   report += `ours / tjs   ${summary.ratios.oursOverTjs.toFixed(3)}  (target < 1, aim ≤ ${TARGET_TJS}: ${summary.ratios.oursOverTjs <= TARGET_TJS ? 'met' : summary.ratios.oursOverTjs < 1 ? 'faster, aim not met' : 'NOT met'})\n`;
   report += `tjs / bare   ${summary.ratios.tjsOverBare.toFixed(3)}\n`;
+  if (children['tjs-default']) report += `ours / tjs-default   ${summary.ratios.oursOverTjsDefault.toFixed(3)}  (transformers.js as it comes, onnxruntime's thread default)\n`;
   if (children.batched) {
     const ratio = summary.ratios.batchedOverTjs;
     report += `batched / tjs   ${ratio.toFixed(3)}  (target ≤ ${TARGET_BATCHED_TJS}: ${ratio <= TARGET_BATCHED_TJS ? 'met' : 'NOT met'})\n`;
+    if (children['tjs-default']) report += `batched / tjs-default   ${summary.ratios.batchedOverTjsDefault.toFixed(3)}\n`;
     report += `batched / bare  ${summary.ratios.batchedOverBare.toFixed(3)}  (bare: the sequential calls of ours, replayed)\n`;
     report += `batched / ours  ${summary.ratios.batchedOverOurs.toFixed(3)}\n`;
   }

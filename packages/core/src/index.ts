@@ -24,3 +24,4 @@ export * from './request-batcher.js';
 export * from './stream-resampler.js';
 export * from './bounded-queue.js';
 export * from './live-transcription.js';
+export * from './inference-threads.js';

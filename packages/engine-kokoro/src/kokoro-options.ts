@@ -18,7 +18,7 @@ export const kokoroOptionsSchema = z
     model: relativePath.optional(),
     /** onnx-community precision: picks `onnx/model<suffix>.onnx` (default fp32). */
     dtype: z.enum(Object.keys(ONNX_COMMUNITY_DTYPES) as [keyof typeof ONNX_COMMUNITY_DTYPES, ...Array<keyof typeof ONNX_COMMUNITY_DTYPES>]).optional(),
-    /** onnxruntime intra-op threads (default: every core). */
+    /** onnxruntime intra-op threads (default: one per physical core, core's `defaultInferenceThreads`). */
     threads: z.number().int().min(1).max(1024).optional(),
     /** onnxruntime execution providers in order of preference (default `["cpu"]`). */
     executionProviders: z.array(z.string().min(1)).min(1).optional(),

@@ -3,9 +3,8 @@
  * types read from the model, the vocabulary, and the voice tables read so far. Imported
  * by the backend only in load(): it starts a worker thread that loads onnxruntime-node.
  */
-import { availableParallelism } from 'node:os';
 import type { InferenceSession } from 'onnxruntime-node';
-import { SpeechError, type EngineLogger } from '@talkies/core';
+import { SpeechError, defaultInferenceThreads, type EngineLogger } from '@talkies/core';
 import { EspeakSessions } from './espeak-session.js';
 import { InferenceWorker } from './inference-client.js';
 import type { InputDescription, TensorInput } from './inference-worker.js';
@@ -125,7 +124,7 @@ export class KokoroRuntime {
     }
     const sessionOptions: InferenceSession.SessionOptions = {
       executionProviders: options.executionProviders ?? ['cpu'],
-      intraOpNumThreads: options.threads ?? availableParallelism(),
+      intraOpNumThreads: options.threads ?? defaultInferenceThreads(),
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
     };

@@ -16,7 +16,7 @@ export const nemoOptionsSchema = z
     pnc: z.boolean().default(true),
     /** Canary and canary-qwen: the most tokens a transcription may have, prompt included (config.json, else 1024). */
     maxSequenceLength: z.number().int().min(16).max(65536).optional(),
-    /** onnxruntime intra-op threads; default: all cores. */
+    /** onnxruntime intra-op threads; default: one per physical core (core's `defaultInferenceThreads`). */
     threads: z.number().int().min(1).max(1024).optional(),
     /**
      * Where the model runs: `worker` (default), a worker thread per model, so that neither

@@ -3,12 +3,14 @@
  * runtime modules that `load()` imports, never from the engine's entry point.
  */
 import type * as OnnxRuntime from 'onnxruntime-node';
+import { defaultInferenceThreads } from '@talkies/core';
 
 export type Ort = typeof OnnxRuntime;
 export type Tensor = OnnxRuntime.Tensor;
 export type Session = OnnxRuntime.InferenceSession;
 
 export interface SessionSettings {
+  /** onnxruntime intra-op threads; default: core's {@link defaultInferenceThreads}. */
   threads?: number;
   executionProvider: 'cpu' | 'cuda';
 }
@@ -24,7 +26,7 @@ export async function createSessions(ort: Ort, paths: readonly string[], setting
     executionProviders: [settings.executionProvider],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
-    ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
+    intraOpNumThreads: settings.threads ?? defaultInferenceThreads(),
   };
   const sessions: Session[] = [];
   try {

@@ -1,7 +1,7 @@
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   collectSpeech,
+  defaultInferenceThreads,
   SpeechError,
   type EngineContext,
   type SpeechAudio,
@@ -186,7 +186,7 @@ export class Qwen3Backend implements TtsBackend {
         specials,
         sessionOptions: {
           executionProviders: this.#options.executionProviders ?? ['cpu'],
-          intraOpNumThreads: this.#options.threads ?? availableParallelism(),
+          intraOpNumThreads: this.#options.threads ?? defaultInferenceThreads(),
           interOpNumThreads: 1,
           graphOptimizationLevel: 'all',
         },

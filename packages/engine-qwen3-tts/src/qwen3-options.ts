@@ -10,7 +10,7 @@ export const qwen3OptionsSchema = z
   .object({
     /** The folder of the model directory that holds the .onnx graphs (default: the model directory itself). */
     onnxDir: relativePath.optional(),
-    /** onnxruntime intra-op threads (default: every core). */
+    /** onnxruntime intra-op threads (default: one per physical core, core's `defaultInferenceThreads`). */
     threads: z.number().int().min(1).max(1024).optional(),
     /** onnxruntime execution providers in order of preference (default `["cpu"]`; `{ "name": "cuda", "deviceId": 0 }` on a GPU). */
     executionProviders: z

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
-import { VadChunker, type SpeechDetector, type TranscribeRequest, type TranscriptionResult } from '@talkies/core';
+import { defaultInferenceThreads, VadChunker, type SpeechDetector, type TranscribeRequest, type TranscriptionResult } from '@talkies/core';
 import { hasShared, readJfk } from '../test/support/shared-assets.js';
 import { createBackend, generatedModels, request } from '../test/support/whisper-fixtures.js';
 import type { WhisperBackend } from './whisper-backend.js';
@@ -232,6 +232,29 @@ describe('transcribeBatch with word timestamps (generated _timestamped model)', 
     } finally {
       await stamped.dispose();
     }
+  });
+});
+
+describe('onnxruntime threads', () => {
+  it("are core's default unless the options name a count (onnxruntime's own default ran one thread on a 2-core VM)", async () => {
+    const ort = await import('onnxruntime-node');
+    const directory = join(models.dataDir, 'models', TINY, 'onnx');
+    const asked: Array<number | undefined> = [];
+    // The real runtime, watched: what each session was created with.
+    const watched = {
+      ...ort,
+      InferenceSession: {
+        create: (path: string, options: { intraOpNumThreads?: number }) => {
+          asked.push(options.intraOpNumThreads);
+          return ort.InferenceSession.create(path, options);
+        },
+      },
+    } as unknown as typeof ort;
+    for (const threads of [undefined, 1]) {
+      const sessions = await WhisperSessions.create(watched, join(directory, 'encoder_model.onnx'), join(directory, 'decoder_model_merged.onnx'), { executionProvider: 'cpu', threads });
+      await sessions.release();
+    }
+    expect(asked).toEqual([defaultInferenceThreads(), defaultInferenceThreads(), 1, 1]);
   });
 });
 

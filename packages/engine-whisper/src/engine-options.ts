@@ -24,7 +24,7 @@ export const whisperOptionsSchema = z
     maxInitialTimestamp: z.number().min(0).max(30).default(1),
     /** Seed of the sampler used at temperatures above 0 (runs are repeatable). */
     seed: z.number().int().default(0),
-    /** onnxruntime intra-op threads; default: all cores. */
+    /** onnxruntime intra-op threads; default: one per physical core (core's `defaultInferenceThreads`). */
     threads: z.number().int().min(1).max(1024).optional(),
     /**
      * Where onnxruntime runs: `worker` (default), a worker thread per model, so a long

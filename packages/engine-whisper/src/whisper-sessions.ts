@@ -9,6 +9,7 @@
  * presents are empty placeholders on the cached branch: the first step's stay in use.
  */
 import type * as OnnxRuntime from 'onnxruntime-node';
+import { defaultInferenceThreads } from '@talkies/core';
 import { CrossCacheBuffers, keepRowsInPlace } from './cross-cache-buffers.js';
 
 type Ort = typeof OnnxRuntime;
@@ -16,6 +17,7 @@ type Tensor = OnnxRuntime.Tensor;
 type Session = OnnxRuntime.InferenceSession;
 
 export interface SessionSettings {
+  /** onnxruntime intra-op threads; default: core's {@link defaultInferenceThreads}. */
   threads?: number;
   executionProvider: 'cpu' | 'cuda';
 }
@@ -202,7 +204,7 @@ export class WhisperSessions {
       executionProviders: [settings.executionProvider],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
-      ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
+      intraOpNumThreads: settings.threads ?? defaultInferenceThreads(),
     };
     const encoder = await ort.InferenceSession.create(encoderPath, options);
     try {
