@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cgroupCpuQuota, defaultInferenceThreads, physicalCoreCount } from './inference-threads.js';
+import { cgroupCpuQuota, defaultInferenceThreads, parseInferenceThreads, physicalCoreCount } from './inference-threads.js';
 
 const made: string[] = [];
 function scratch(): string {
@@ -72,10 +72,26 @@ describe('cgroupCpuQuota', () => {
 
 describe('defaultInferenceThreads', () => {
   it('is at least one and at most the CPUs this process may use, and stable', () => {
-    const threads = defaultInferenceThreads();
+    const threads = defaultInferenceThreads({});
     expect(threads).toBeGreaterThanOrEqual(1);
     expect(threads).toBeLessThanOrEqual(availableParallelism());
     expect(threads).toBeLessThanOrEqual(physicalCoreCount() ?? Infinity);
-    expect(defaultInferenceThreads()).toBe(threads);
+    expect(defaultInferenceThreads({})).toBe(threads);
+  });
+
+  it('is TALKIES_INFERENCE_THREADS when that is set, whatever the machine', () => {
+    expect(defaultInferenceThreads({ TALKIES_INFERENCE_THREADS: '3' })).toBe(3);
+    expect(defaultInferenceThreads({ TALKIES_INFERENCE_THREADS: ' 1 ' })).toBe(1);
+    expect(defaultInferenceThreads({ TALKIES_INFERENCE_THREADS: '' })).toBe(defaultInferenceThreads({}));
+  });
+
+  it('refuses a TALKIES_INFERENCE_THREADS that is not a whole number from 1 to 1024, saying what to do', () => {
+    for (const value of ['0', '-2', '1.5', 'two', '1025', 'Infinity']) {
+      expect(() => parseInferenceThreads(value)).toThrow(`TALKIES_INFERENCE_THREADS='${value}' is not a whole number between 1 and 1024; unset it for one thread per physical core`);
+      expect(() => defaultInferenceThreads({ TALKIES_INFERENCE_THREADS: value })).toThrow(/TALKIES_INFERENCE_THREADS/);
+    }
+    expect(parseInferenceThreads(undefined)).toBeUndefined();
+    expect(parseInferenceThreads('  ')).toBeUndefined();
+    expect(parseInferenceThreads('1024')).toBe(1024);
   });
 });

@@ -8,6 +8,11 @@
  * docs/benchmarks.md). Engines therefore set the count themselves: one thread per physical
  * core this process may use. Logical CPUs beyond that (SMT siblings) add little to the
  * compute-bound matrix products and share the same memory bandwidth.
+ *
+ * `TALKIES_INFERENCE_THREADS` in the environment overrides that for every model whose
+ * options name no count: for a machine that runs several models at once (or, like the test
+ * suite, several processes), where one thread each can beat every model on every core.
+ * Read from the environment so that it reaches the worker threads models run in.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -54,14 +59,34 @@ export function cgroupCpuQuota(cpuMaxPath = '/sys/fs/cgroup/cpu.max'): number | 
   return Number.isFinite(cpus) && cpus > 0 ? Math.ceil(cpus) : undefined;
 }
 
+export const INFERENCE_THREADS_VARIABLE = 'TALKIES_INFERENCE_THREADS';
+const MAX_THREADS = 1024;
+
+/**
+ * The value of `TALKIES_INFERENCE_THREADS`: undefined when unset or blank, else a whole
+ * number from 1 to 1024; anything else throws, saying what to write.
+ */
+export function parseInferenceThreads(value: string | undefined): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  const threads = Number(text);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new Error(`${INFERENCE_THREADS_VARIABLE}='${value}' is not a whole number between 1 and ${MAX_THREADS}; unset it for one thread per physical core`);
+  }
+  return threads;
+}
+
 let cached: number | undefined;
 
 /**
- * Default intra-op thread count: the physical cores, but no more than the CPUs this
- * process may run on (`os.availableParallelism()`, which follows the affinity mask) nor
- * its container's CPU quota; at least 1.
+ * Default intra-op thread count: `TALKIES_INFERENCE_THREADS` when set; otherwise the
+ * physical cores, but no more than the CPUs this process may run on
+ * (`os.availableParallelism()`, which follows the affinity mask) nor its container's CPU
+ * quota; at least 1.
  */
-export function defaultInferenceThreads(): number {
+export function defaultInferenceThreads(environment: NodeJS.ProcessEnv = process.env): number {
+  const named = parseInferenceThreads(environment[INFERENCE_THREADS_VARIABLE]);
+  if (named !== undefined) return named;
   if (cached === undefined) {
     const usable = availableParallelism();
     cached = Math.max(1, Math.min(usable, physicalCoreCount() ?? usable, cgroupCpuQuota() ?? usable));

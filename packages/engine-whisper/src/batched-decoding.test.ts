@@ -236,7 +236,7 @@ describe('transcribeBatch with word timestamps (generated _timestamped model)', 
 });
 
 describe('onnxruntime threads', () => {
-  it("are core's default unless the options name a count (onnxruntime's own default ran one thread on a 2-core VM)", async () => {
+  it("are core's default (TALKIES_INFERENCE_THREADS, else one per physical core) unless the options name a count", async () => {
     const ort = await import('onnxruntime-node');
     const directory = join(models.dataDir, 'models', TINY, 'onnx');
     const asked: Array<number | undefined> = [];
@@ -250,11 +250,18 @@ describe('onnxruntime threads', () => {
         },
       },
     } as unknown as typeof ort;
-    for (const threads of [undefined, 1]) {
-      const sessions = await WhisperSessions.create(watched, join(directory, 'encoder_model.onnx'), join(directory, 'decoder_model_merged.onnx'), { executionProvider: 'cpu', threads });
-      await sessions.release();
+    // The suite sets TALKIES_INFERENCE_THREADS=1; a different count shows it is the one used.
+    vi.stubEnv('TALKIES_INFERENCE_THREADS', '3');
+    try {
+      for (const threads of [undefined, 1]) {
+        const sessions = await WhisperSessions.create(watched, join(directory, 'encoder_model.onnx'), join(directory, 'decoder_model_merged.onnx'), { executionProvider: 'cpu', threads });
+        await sessions.release();
+      }
+    } finally {
+      vi.unstubAllEnvs();
     }
-    expect(asked).toEqual([defaultInferenceThreads(), defaultInferenceThreads(), 1, 1]);
+    expect(defaultInferenceThreads({ TALKIES_INFERENCE_THREADS: '3' })).toBe(3);
+    expect(asked).toEqual([3, 3, 1, 1]);
   });
 });
 

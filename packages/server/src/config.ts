@@ -5,7 +5,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { formatIssues, parseDuration, parseList, parseLongAudioEnvironment, SpeechError, type LongAudioOptions } from '@talkies/core';
+import { formatIssues, parseDuration, parseInferenceThreads, parseList, parseLongAudioEnvironment, SpeechError, type LongAudioOptions } from '@talkies/core';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -122,6 +122,18 @@ const environmentSchema = z.object({
   TALKIES_BATCH_WINDOW_MS: milliseconds(5, 1000),
   TALKIES_BATCH_LINGER_MS: milliseconds(2000, 60_000),
   TALKIES_BATCH_MAX_SIZE: positiveInt(8, 256),
+  // Read by the engines (core's defaultInferenceThreads, in the models' worker threads too); checked here at boot.
+  TALKIES_INFERENCE_THREADS: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      try {
+        return parseInferenceThreads(value);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   TALKIES_MODEL_TTL: durationSeconds('TALKIES_MODEL_TTL', 600),
   TALKIES_SWEEPER_INTERVAL: durationSeconds('TALKIES_SWEEPER_INTERVAL', 60),
   TALKIES_ENABLED_MODELS: z.string().optional().transform(parseList),

@@ -63,6 +63,11 @@ describe('boot refuses a bad configuration and says what to fix', () => {
     });
   });
 
+  it('checks TALKIES_INFERENCE_THREADS at boot (the engines read it)', () => {
+    expect(() => loadConfig({ TALKIES_INFERENCE_THREADS: '4' })).not.toThrow();
+    expect(() => loadConfig({ TALKIES_INFERENCE_THREADS: 'all' })).toThrow(/TALKIES_INFERENCE_THREADS='all' is not a whole number between 1 and 1024/);
+  });
+
   it('reads the batching settings: window, size and the wait for returning clients', () => {
     expect(loadConfig({})).toMatchObject({ batchWindowMs: 5, batchMaxSize: 8, batchLingerMs: 2000 });
     expect(loadConfig({ TALKIES_BATCH_LINGER_MS: '0', TALKIES_BATCH_WINDOW_MS: '20' })).toMatchObject({ batchLingerMs: 0, batchWindowMs: 20 });
