@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { SpeechError } from '@talkies/core';
+import { joinSamples, SpeechError } from '@talkies/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childProcessNames, fixtureDirectory, rms, type FixtureDirectory } from './__fixtures__/generate-audio.js';
 import { decodeAudio, decodeAudioStream, decodeChannels } from './decode-audio.js';
@@ -168,12 +168,7 @@ describe('decodeAudioStream', () => {
     const chunks: Float32Array[] = [];
     for await (const chunk of decodeAudioStream(createReadStream(files.long))) chunks.push(chunk);
     expect(chunks.length).toBeGreaterThan(1);
-    const joined = new Float32Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
-    let offset = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, offset);
-      offset += chunk.length;
-    }
+    const joined = joinSamples(chunks);
     expect(joined.length).toBe(whole.samples.length);
     expect(joined).toEqual(whole.samples);
   });

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SpeechError } from '@talkies/core';
+import { joinSamples, SpeechError } from '@talkies/core';
 import { childProcessNames, fixtureDirectory } from './__fixtures__/generate-audio.js';
 import type { AudioFormat } from './audio-formats.js';
 import { decodeAudio } from './decode-audio.js';
@@ -26,13 +26,7 @@ function sentences(): PcmAudio[] {
 }
 
 function whole(blocks: PcmAudio[]): PcmAudio {
-  const samples = new Float32Array(blocks.reduce((sum, block) => sum + block.samples.length, 0));
-  let offset = 0;
-  for (const block of blocks) {
-    samples.set(block.samples, offset);
-    offset += block.samples.length;
-  }
-  return { samples, sampleRate: blocks[0]!.sampleRate };
+  return { samples: joinSamples(blocks.map((block) => block.samples)), sampleRate: blocks[0]!.sampleRate };
 }
 
 async function* slowly(blocks: PcmAudio[], delayMs = 0, onDone?: () => void): AsyncGenerator<PcmAudio> {

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SpeechError } from '@talkies/core';
+import { joinSamples as joined, SpeechError } from '@talkies/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWav, chunk, randomBytes, type WavLayoutOptions } from './__fixtures__/build-wav.js';
 import { childProcessNames, fixtureDirectory, type FixtureDirectory } from './__fixtures__/generate-audio.js';
@@ -81,16 +81,6 @@ async function streamed(input: string | Uint8Array, options: StreamOptions): Pro
   return { samples: joined(blocks), channels: audio.channels };
 }
 
-/** `parts` one after the other in one array. */
-function joined(parts: readonly Float32Array[]): Float32Array {
-  const all = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  return all;
-}
 
 describe('plain 16-bit PCM WAV is read without ffprobe and ffmpeg, bit for bit as they read it', () => {
   // Each from a path; those marked also from bytes (piped to ffmpeg, which then cannot seek).

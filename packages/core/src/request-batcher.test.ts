@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AsrBackend, AsrCapabilities, TranscribeRequest } from './backend.js';
+import { joinSamples } from './collect-speech.js';
 import { EvictionPool } from './eviction-pool.js';
 import { batchingBackend, RequestBatcher } from './request-batcher.js';
 import { SpeechError } from './speech-error.js';
@@ -345,13 +346,7 @@ const loudDetector: SpeechDetector = {
 /** Alternating stretches of speech (a ramp) and silence, `seconds` each. */
 function recording(seed: number, stretches: number[]): Float32Array {
   const parts = stretches.map((seconds, index) => (index % 2 === 0 ? piece(seed + index, seconds) : new Float32Array(seconds * RATE)));
-  const whole = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.length;
-  }
-  return whole;
+  return joinSamples(parts);
 }
 
 async function* source(samples: Float32Array): AsyncGenerator<Float32Array> {

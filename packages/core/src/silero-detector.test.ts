@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AsrBackend, TranscribeRequest } from './backend.js';
+import { joinSamples } from './collect-speech.js';
 import { DEFAULT_LONG_AUDIO_OPTIONS } from './long-audio-options.js';
 import { SpeechError } from './speech-error.js';
 import { createSileroDetector, defaultSileroModelPath, type SileroDetector } from './silero-detector.js';
@@ -49,13 +50,7 @@ async function* decode(path: string): AsyncGenerator<Float32Array> {
 async function decodeAll(path: string): Promise<Float32Array> {
   const parts: Float32Array[] = [];
   for await (const part of decode(path)) parts.push(part);
-  const whole = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.length;
-  }
-  return whole;
+  return joinSamples(parts);
 }
 
 function run(command: string, args: string[]): void {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SpeechError, type SpeechAudio } from '@talkies/core';
+import { joinSamples, SpeechError, type SpeechAudio } from '@talkies/core';
 import { describeBackendConformance } from '@talkies/core/testing';
 import { PUBLISHED_VOICES } from './published-voices.js';
 import { createBackend, recordingLogger, signal, TEST_VOICES, writeTestModels, type TestModels } from './__fixtures__/test-models.js';
@@ -22,15 +22,7 @@ async function blocksOf(backend: KokoroBackend, text: string, voice = 'af_heart'
   return blocks;
 }
 
-function concat(blocks: SpeechAudio[]): Float32Array {
-  const output = new Float32Array(blocks.reduce((sum, block) => sum + block.samples.length, 0));
-  let offset = 0;
-  for (const block of blocks) {
-    output.set(block.samples, offset);
-    offset += block.samples.length;
-  }
-  return output;
-}
+const concat = (blocks: SpeechAudio[]) => joinSamples(blocks.map((block) => block.samples));
 
 async function errorOf(promise: Promise<unknown>): Promise<SpeechError> {
   try {

@@ -21,7 +21,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { TranscribeRequest, TranscriptionResult } from '@talkies/core';
+import { joinSamples, type TranscribeRequest, type TranscriptionResult } from '@talkies/core';
 import type { NemoOptions } from './engine-options.js';
 import { graphFile } from './model-files.js';
 import { NemoLogMel } from './nemo-log-mel.js';
@@ -146,7 +146,7 @@ export class CanaryQwenModel {
     const width = audio.width;
     const rows: Float32Array[] = [];
     rows.push(embedded.subarray(0, at * width), audio.rows, embedded.subarray((at + 1) * width));
-    let sequence = concat(rows);
+    let sequence = joinSamples(rows);
     let total = sequence.length / width;
     const [heads, headSize] = this.#cacheShape;
     const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headSize]);
@@ -193,7 +193,7 @@ export class CanaryQwenModel {
         past += length;
         feed = next;
       } else {
-        sequence = concat([sequence, next]);
+        sequence = joinSamples([sequence, next]);
         feed = sequence;
       }
     }
@@ -219,12 +219,3 @@ export class CanaryQwenModel {
   }
 }
 
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}

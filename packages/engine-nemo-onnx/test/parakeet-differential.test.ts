@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSileroDetector, VadChunker, DEFAULT_LONG_AUDIO_OPTIONS, seededRandom, type AsrBackend, type TranscriptionResult } from '@talkies/core';
+import { createSileroDetector, joinSamples, VadChunker, DEFAULT_LONG_AUDIO_OPTIONS, seededRandom, type AsrBackend, type TranscriptionResult } from '@talkies/core';
 import { hasShared, readJfk, readWav, audioDirectory } from './support/shared-assets.js';
 import { createBackend, generatedModels, parakeetJs, request, type ParakeetJsResult } from './support/nemo-fixtures.js';
 import type { NemoBackend } from '../src/nemo-backend.js';
@@ -15,15 +15,7 @@ import { nemoOptionsSchema } from '../src/engine-options.js';
 
 const SLUG = 'parakeet-test-tiny-v3';
 
-function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Float32Array[]) => joinSamples(parts);
 const silence = (seconds: number) => new Float32Array(Math.round(seconds * 16000));
 
 function noise(seconds: number, seed: number): Float32Array {

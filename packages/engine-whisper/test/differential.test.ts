@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TranscriptionResult } from '@talkies/core';
+import { joinSamples, type TranscriptionResult } from '@talkies/core';
 import { audioDirectory, hasShared, readJfk, readWav } from './support/shared-assets.js';
 import { createBackend, generatedModels, referencePipeline, request, type ReferenceRun } from './support/whisper-fixtures.js';
 import type { WhisperBackend } from '../src/whisper-backend.js';
@@ -13,15 +13,7 @@ import type { WhisperBackend } from '../src/whisper-backend.js';
 const TIMESTAMP_BEGIN = 50364;
 const SAMPLE_RATE = 16000;
 
-function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Float32Array[]) => joinSamples(parts);
 const silence = (seconds: number) => new Float32Array(Math.round(seconds * SAMPLE_RATE));
 
 /** Our generated tokens as transformers.js reports them: timestamps shifted by the window's seek. */
