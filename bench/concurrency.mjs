@@ -27,7 +27,12 @@
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
  *   node bench/concurrency.mjs [--clients 1,4,8] [--requests 4] [--window-ms 5] [--linger-ms 2000] [--batch 8]
- *                              [--model-dir DIR] [--regenerate]
+ *                              [--rounds 1] [--model-dir DIR] [--regenerate]
+ *
+ * --rounds N repeats every client count on both servers N times (the order alternating
+ * from round to round) and reports the ratios as medians of the per-round ratios: on a
+ * machine whose speed drifts from minute to minute, a ratio of two cases measured minutes
+ * apart carries that drift.
  *
  * Target: at 8 clients, batched throughput ≥ 2 × the throughput at 1 client, on 2 cores,
  * with p99 bounded. Missing it is reported, not treated as a failure; a failed request exits 1.
@@ -114,6 +119,7 @@ async function main() {
       'window-ms': { type: 'string', default: '5' },
       'linger-ms': { type: 'string', default: '2000' },
       batch: { type: 'string', default: '8' },
+      rounds: { type: 'string', default: '1' },
       'model-dir': { type: 'string' },
       regenerate: { type: 'boolean', default: false },
     },
@@ -124,6 +130,8 @@ async function main() {
   const lingerMs = Number(values['linger-ms']);
   if (!(lingerMs >= 0)) throw new Error('--linger-ms ≥ 0');
   const batch = Number(values.batch);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a whole number above 0');
   if (clientCounts.some((count) => !Number.isInteger(count) || count < 1)) throw new Error('--clients lists whole numbers above 0');
   if (!Number.isInteger(requests) || requests < 1) throw new Error('--requests must be a whole number above 0');
   if (!(windowMs >= 0) || !Number.isInteger(batch) || batch < 2) throw new Error('--window-ms ≥ 0 and --batch ≥ 2');
@@ -194,8 +202,8 @@ async function main() {
     let reference;
     let sameText = true;
     let errors = 0;
-    for (const [index, clients] of clientCounts.entries()) {
-      const order = index % 2 === 0 ? ['unbatched', 'batched'] : ['batched', 'unbatched'];
+    for (let round = 0; round < rounds; round++) for (const [index, clients] of clientCounts.entries()) {
+      const order = (index + round) % 2 === 0 ? ['unbatched', 'batched'] : ['batched', 'unbatched'];
       for (const mode of order) {
         const batchesBefore = mode === 'batched' ? await batchTotals() : undefined;
         const outcome = await load(mode, clients, requests);
@@ -210,6 +218,7 @@ async function main() {
         }
         const audioSeconds = outcome.texts.length * SECONDS;
         results.push({
+          round,
           mode,
           clients,
           requests: outcome.latencies.length,
@@ -220,7 +229,7 @@ async function main() {
           batches: batchCount,
           meanBatch: batchCount ? batchPieces / batchCount : undefined,
         });
-        process.stderr.write(`  ${mode.padEnd(9)} ${String(clients).padStart(2)} clients: ${(audioSeconds / (outcome.wall / 1000)).toFixed(1)} audio s/s\n`);
+        process.stderr.write(`  ${rounds > 1 ? `round ${round + 1}/${rounds} ` : ''}${mode.padEnd(9)} ${String(clients).padStart(2)} clients: ${(audioSeconds / (outcome.wall / 1000)).toFixed(1)} audio s/s\n`);
       }
     }
 
@@ -236,33 +245,41 @@ async function main() {
     const { defaultInferenceThreads } = await importBuilt('packages/core/dist/index.js');
     lines.push(`          onnxruntime threads per model: ${defaultInferenceThreads()} (the engine's default)`);
     lines.push(`clients   ${requests} requests each, one after the other; separate load-generator process`);
+    if (rounds > 1) lines.push(`rounds    ${rounds}: every client count and server once per round (the order alternates); ratios are medians of the per-round ratios`);
     lines.push('');
-    lines.push('mode       clients  requests  throughput (audio s/s)      p50        p99   batches (mean size)');
+    lines.push(`${rounds > 1 ? 'round ' : ''}mode       clients  requests  throughput (audio s/s)      p50        p99   batches (mean size)`);
     for (const row of results) {
       lines.push(
-        `${row.mode.padEnd(10)} ${String(row.clients).padStart(7)} ${String(row.requests).padStart(9)} ${row.throughput.toFixed(2).padStart(23)} ${`${(row.p50 / 1000).toFixed(2)} s`.padStart(9)} ${`${(row.p99 / 1000).toFixed(2)} s`.padStart(10)}${row.batches === undefined ? '' : `   ${row.batches} (${(row.meanBatch ?? 0).toFixed(1)})`}`,
+        `${rounds > 1 ? String(row.round + 1).padEnd(6) : ''}${row.mode.padEnd(10)} ${String(row.clients).padStart(7)} ${String(row.requests).padStart(9)} ${row.throughput.toFixed(2).padStart(23)} ${`${(row.p50 / 1000).toFixed(2)} s`.padStart(9)} ${`${(row.p99 / 1000).toFixed(2)} s`.padStart(10)}${row.batches === undefined ? '' : `   ${row.batches} (${(row.meanBatch ?? 0).toFixed(1)})`}`,
       );
     }
     lines.push('');
-    const find = (mode, clients) => results.find((row) => row.mode === mode && row.clients === clients);
+    const find = (round, mode, clients) => results.find((row) => row.round === round && row.mode === mode && row.clients === clients);
     const most = Math.max(...clientCounts);
     const least = Math.min(...clientCounts);
+    // A ratio of two cases, taken within each round; the median over the rounds, and each round's.
+    const ratio = (numerator, denominator) => {
+      const values = [];
+      for (let round = 0; round < rounds; round++) {
+        const top = numerator(round);
+        const bottom = denominator(round);
+        if (top !== undefined && bottom !== undefined) values.push(top / bottom);
+      }
+      return { median: quantile(values, 0.5), text: `${quantile(values, 0.5).toFixed(2)}${values.length > 1 ? ` (rounds: ${values.map((value) => value.toFixed(2)).join(', ')})` : ''}` };
+    };
+    const throughputOf = (mode, clients) => (round) => find(round, mode, clients)?.throughput;
     for (const mode of ['unbatched', 'batched']) {
-      const top = find(mode, most);
-      const one = find(mode, least);
-      if (top && one) lines.push(`${mode.padEnd(10)} throughput at ${most} clients / at ${least}: ${(top.throughput / one.throughput).toFixed(2)}`);
+      if (find(0, mode, most) && find(0, mode, least)) lines.push(`${mode.padEnd(10)} throughput at ${most} clients / at ${least}: ${ratio(throughputOf(mode, most), throughputOf(mode, least)).text}`);
     }
-    const batchedTop = find('batched', most);
-    const unbatchedTop = find('unbatched', most);
-    if (batchedTop && unbatchedTop) {
-      lines.push(`batched / unbatched at ${most} clients: throughput ${(batchedTop.throughput / unbatchedTop.throughput).toFixed(2)}, p99 ${(batchedTop.p99 / unbatchedTop.p99).toFixed(2)}`);
+    if (find(0, 'batched', most) && find(0, 'unbatched', most)) {
+      const p99Of = (mode) => (round) => find(round, mode, most)?.p99;
+      lines.push(`batched / unbatched at ${most} clients: throughput ${ratio(throughputOf('batched', most), throughputOf('unbatched', most)).text}, p99 ${ratio(p99Of('batched'), p99Of('unbatched')).text}`);
     }
     lines.push(`same text in every answer: ${sameText ? 'yes' : 'NO'}`);
     lines.push(`errors: ${errors}`);
-    const batchedOne = find('batched', least);
-    if (batchedTop && batchedOne) {
-      const speedup = batchedTop.throughput / batchedOne.throughput;
-      lines.push(`target batched throughput at ${most} clients >= ${TARGET_SPEEDUP} x at ${least}: ${speedup >= TARGET_SPEEDUP ? 'met' : 'NOT met'} (${speedup.toFixed(2)})`);
+    if (find(0, 'batched', most) && find(0, 'batched', least)) {
+      const speedup = ratio(throughputOf('batched', most), throughputOf('batched', least));
+      lines.push(`target batched throughput at ${most} clients >= ${TARGET_SPEEDUP} x at ${least}: ${speedup.median >= TARGET_SPEEDUP ? 'met' : 'NOT met'} (${speedup.text})`);
     }
     console.log(lines.join('\n'));
     return errors > 0 || !sameText ? 1 : 0;

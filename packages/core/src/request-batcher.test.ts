@@ -216,6 +216,31 @@ describe('RequestBatcher', () => {
     expect(waiting.reduce((sum, size) => sum + size, 0)).toBe(12);
   });
 
+  it('counts the requests already waiting too, so a loop split 5 + 3 comes together in full batches', async () => {
+    // Five clients start together; three more arrive while their batch runs and wait. Each
+    // client comes back 10 to 50 ms after its answer (staggered), for four requests each.
+    const tally = tallyBackend();
+    const batcher = new RequestBatcher(tally.backend, { windowMs: 0, lingerMs: 5000, maxBatchSize: 8, maxConcurrentBatches: 1 });
+    const batchCall = tally.backend.transcribeBatch!.bind(tally.backend);
+    tally.backend.transcribeBatch = (requests) => {
+      const release = tally.hold();
+      setTimeout(release, 800);
+      return batchCall(requests);
+    };
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const client = async (id: number, firstDelay: number) => {
+      if (firstDelay > 0) await sleep(firstDelay);
+      for (let round = 0; round < 4; round++) {
+        if (round > 0) await sleep(10 * ((id % 5) + 1));
+        await batcher.transcribe(ask(piece(id * 10 + round)));
+      }
+    };
+    await Promise.all([0, 1, 2, 3, 4].map((id) => client(id, 0)).concat([5, 6, 7].map((id) => client(id, 100))));
+    // The second batch waits for the five coming back on top of the three in line (before,
+    // it started as soon as two of the five were back, and every batch after held 5).
+    expect(tally.batches).toEqual([5, 8, 8, 8, 3]);
+  });
+
   it('waits at most a quarter of the last batch, and not at all after a batch of one request (one client, or the pieces of one recording)', async () => {
     const tally = tallyBackend();
     const batcher = new RequestBatcher(tally.backend, { windowMs: 0, lingerMs: 60_000, maxBatchSize: 8, maxConcurrentBatches: 1 });

@@ -10,12 +10,15 @@
  *   batch that starts (their window has passed by then, so it starts as soon as a batch ends).
  * - Clients come back: when a batch that served several requests ends, their clients
  *   usually send their next requests at once, but those reach the model only after the
- *   upload and decoding. So the next batch waits for as many requests as the last one
- *   served (pieces of one request count once), up to `lingerMs` and at most a quarter of the
- *   time the last batch ran, and starts as soon as they are there. Without that, a piece
- *   that waited in line would start alone, its batch would end apart from the others, and
- *   a closed loop of clients would stay split into small batches. A single client never
- *   waits (the last batch served one request).
+ *   upload and decoding. So the next batch waits until the line holds the requests that
+ *   were already waiting when the last batch ended plus as many as it served (pieces of one
+ *   request count once; at most the batch size), up to `lingerMs` and at most a quarter of
+ *   the time the last batch ran, and starts as soon as they are there. Without that, a
+ *   piece that waited in line would start alone, or with only the first clients back, its
+ *   batch would end apart from the others, and a closed loop of clients would stay split
+ *   into smaller batches (8 clients split 5 + 3 stayed split when the wait counted only the
+ *   5 coming back: the 3 waiting made up the number before the last 3 returned). A single
+ *   client never waits (the last batch served one request).
  * - Each piece's result goes back to its own caller. A piece whose signal aborts while it
  *   waits leaves the line at once (rejecting with the signal's reason); once its batch has
  *   started, the backend drops it alone (the contract of `transcribeBatch`), the others go on.
@@ -81,7 +84,10 @@ export class RequestBatcher {
   readonly #line: Waiting[] = [];
   #running = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** After a batch of several requests ended: how many, and until when the next batch waits for them. */
+  /**
+   * After a batch of several requests ended: how many requests the next batch waits for
+   * (those it served, coming back, and those already waiting then), and until when.
+   */
   #returning: { requests: number; until: number } | undefined;
 
   constructor(backend: AsrBackend, options: RequestBatchingOptions) {
@@ -191,7 +197,7 @@ export class RequestBatcher {
       this.#running -= 1;
       const requests = requestCount(batch);
       const linger = Math.min(this.lingerMs, (performance.now() - started) * LINGER_SHARE);
-      if (requests > 1 && linger > 0) this.#returning = { requests, until: performance.now() + linger };
+      if (requests > 1 && linger > 0) this.#returning = { requests: requests + requestCount(this.#line), until: performance.now() + linger };
       this.#schedule();
     });
   }
