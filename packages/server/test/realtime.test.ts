@@ -332,6 +332,19 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
   const SECOND = 24000;
 
   /**
+   * A client with its session created that from then on reads nothing (its TCP receive
+   * window closes); a cut-off may reach it as a reset, which it ignores.
+   */
+  async function pausedClient(target: TestServer) {
+    const session = client(target, { key: 'anything' });
+    await session.opened;
+    session.rt.socket.on('error', () => {});
+    await until(() => session.of('session.created').length === 1, 'session.created');
+    session.rt.socket.pause();
+    return session;
+  }
+
+  /**
    * A client that stops reading in the middle of an utterance: manual turns and 2.5 s of
    * audio (its session holds the model), the first partial transcription held at a gate
    * until one more session.update, the client's last message, has taken the server's queue
@@ -339,12 +352,7 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
    * queue: the relay waits with it, and the engine with the relay.
    */
   async function stalledClient(target: TestServer, lines: LogLine[]) {
-    const session = client(target, { key: 'anything' });
-    await session.opened;
-    session.rt.socket.on('error', () => {}); // a cut-off may reach it as a reset
-    await until(() => session.of('session.created').length === 1, 'session.created');
-    // From here the client reads nothing: its TCP receive window closes.
-    session.rt.socket.pause();
+    const session = await pausedClient(target);
     update(session.rt);
     const mark = scriptedControl.events.length;
     const held = gate();
@@ -381,11 +389,7 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
   });
 
   it('a client that stops reading and goes on talking is not read any more, and is cut off', async () => {
-    const session = client(stalling, { key: 'anything' });
-    await session.opened;
-    session.rt.socket.on('error', () => {});
-    await until(() => session.of('session.created').length === 1, 'session.created');
-    session.rt.socket.pause();
+    const session = await pausedClient(stalling);
     update(session.rt);
     const mark = scriptedControl.events.length;
     await stream(session.rt, phrase, 0, 2.5 * SECOND);
@@ -404,11 +408,7 @@ describe('a client that stops reading its events (TALKIES_BODY_IDLE_TIMEOUT)', (
   });
 
   it('a client that reads none of the answers its messages pile up stops being read, and is cut off', async () => {
-    const session = client(stalling, { key: 'anything' });
-    await session.opened;
-    session.rt.socket.on('error', () => {});
-    await until(() => session.of('session.created').length === 1, 'session.created');
-    session.rt.socket.pause();
+    const session = await pausedClient(stalling);
     const since = stallingLogs.length;
     const started = Date.now();
     // 24 MiB of answers asked for; no audio, so no transcription session is involved.
