@@ -119,6 +119,29 @@ describe('transcribeBatch on the generated tiny model', () => {
     expect(calls).toEqual(['encode×3', 'encode×1', 'decode×3', 'decode×1']);
   });
 
+  it('frees every spent step’s logits and self-attention cache at once, and none of the cross-attention cache', async () => {
+    const requests = [request(piece(0.6), { language: 'en' }), request(piece(11), { language: 'en' }), request(piece(4, 2), { language: 'en' })];
+    const expected = await singles(backend, requests);
+    const step = vi.spyOn(WhisperSessions.prototype, 'step');
+    try {
+      expect(await Promise.all(backend.transcribeBatch(requests))).toEqual(expected);
+      const results = await Promise.all(step.mock.results.map((result) => result.value as ReturnType<WhisperSessions['step']>));
+      const prompts = step.mock.calls.filter((call) => call[3] === undefined).length;
+      expect(prompts).toBe(3);
+      expect(results.length).toBeGreaterThan(prompts);
+      for (const result of results) {
+        expect(result.logits.byteLength).toBe(0);
+        for (const [name, tensor] of result.cache) {
+          const bytes = (tensor.data as Float32Array).byteLength;
+          if (name.includes('.encoder.')) expect(bytes).toBe(result.batch * 1500 * tensor.dims[1]! * tensor.dims[3]! * 4);
+          else expect(bytes).toBe(0);
+        }
+      }
+    } finally {
+      step.mockRestore();
+    }
+  });
+
   it('detects each piece’s language in one batched step when none is given', async () => {
     const requests = [request(piece(3)), request(piece(8, 1), { timestamps: true }), request(piece(5, 4))];
     const expected = await singles(backend, requests);

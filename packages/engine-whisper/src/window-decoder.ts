@@ -5,7 +5,7 @@
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { SpeechError } from '@talkies/core';
 import { applyFilters, argmax, logSumExp, type FilterSettings } from './logit-filters.js';
-import type { CrossCacheRows, DecoderStepResult, KeyValueCache, WhisperSessions } from './whisper-sessions.js';
+import { releaseNow, type CrossCacheRows, type DecoderStepResult, type KeyValueCache, type WhisperSessions } from './whisper-sessions.js';
 
 export interface WindowDecodeOptions {
   /** Everything before the first generated token: [startofprev, context…,] sot, language, task, [notimestamps]. */
@@ -83,9 +83,16 @@ async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRunt
   let sumLogprob = 0;
   let noSpeechProb = 0;
   let pending: Promise<Awaited<ReturnType<WhisperSessions['step']>>> | undefined = sessions.step(prompt, 1, encoderHidden, undefined, wantAttention);
+  let spent: DecoderStepResult | undefined;
   while (pending) {
     const step = await pending;
     pending = undefined;
+    if (spent) {
+      // The step before this one: nothing reads its logits or self-attention cache again.
+      releaseNow(spent.logits);
+      sessions.releaseSelfAttention(spent.cache);
+    }
+    spent = step;
     if (signal.aborted) throw abortedError();
     const { vocabulary, length } = step;
     // A copy: the filters write into it.
@@ -337,19 +344,28 @@ export async function decodeWindowsBatched(
           },
         });
       });
-      if (staying.length === 0) return;
+      if (staying.length === 0) {
+        releaseNow(step.logits);
+        sessions.releaseSelfAttention(step.cache);
+        return;
+      }
       let cache = step.cache;
       if (staying.length < rows.length) {
         cache = sessions.selectCacheRows(cache, staying, crossRows?.keep(staying));
+        sessions.releaseSelfAttention(step.cache);
         hidden = sessions.selectRows(hidden, staying);
         rows = staying.map((row) => rows[row]!);
       }
+      const spent = step.logits;
       try {
         step = await sessions.step(next, rows.length, hidden, cache, wantAttention);
       } catch (error) {
         for (const index of rows) settle(index, { error });
         return;
       }
+      // This loop holds the only references to a step's logits and self-attention cache.
+      releaseNow(spent);
+      sessions.releaseSelfAttention(cache);
     }
   }
 }
@@ -379,6 +395,10 @@ async function firstStep(
   }
   const cache: KeyValueCache = new Map();
   for (const name of steps[0]!.cache.keys()) cache.set(name, crossRows?.stacked.get(name) ?? sessions.stack(steps.map((step) => step.cache.get(name)!)));
+  for (const step of steps) {
+    releaseNow(step.logits);
+    sessions.releaseSelfAttention(step.cache);
+  }
   const result: DecoderStepResult = { logits, batch: windows.length, length: steps[0]!.length, vocabulary: steps[0]!.vocabulary, cache };
   if (steps[0]!.crossAttentions) {
     result.crossAttentions = steps[0]!.crossAttentions.map((layer, index) => {
