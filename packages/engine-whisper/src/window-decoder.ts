@@ -75,12 +75,27 @@ export async function decodeWindow(
     : sampleOrGreedy(sessions, encoderHidden, options);
 }
 
+/**
+ * Applies the filters to `logits` (in place), picks the next token (sampled, or the
+ * largest), appends it to `state.generated` and adds its log-probability to
+ * `state.sumLogprob`.
+ */
+function chooseToken(logits: Float32Array, state: { generated: number[]; sumLogprob: number }, options: WindowDecodeOptions): number {
+  const normaliser = applyFilters(logits, state.generated, options.filters);
+  const token = options.temperature > 0 ? sample(logits, options.temperature, options.random) : argmax(logits);
+  state.generated.push(token);
+  // A greedy token is the largest logit (unless the first is NaN), which logSumExp need not search for again.
+  const largest = options.temperature > 0 || Number.isNaN(logits[0]) ? undefined : logits[token];
+  state.sumLogprob += logits[token]! - (normaliser ?? logSumExp(logits, largest));
+  return token;
+}
+
 async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRuntime.Tensor, options: WindowDecodeOptions): Promise<WindowDecodeResult> {
   const { prompt, filters, temperature, signal } = options;
   const wantAttention = options.alignmentHeads !== undefined && sessions.hasCrossAttentions;
   const attention: Float32Array[][] | undefined = wantAttention ? options.alignmentHeads!.map(() => []) : undefined;
-  const generated: number[] = [];
-  let sumLogprob = 0;
+  const state = { generated: [] as number[], sumLogprob: 0 };
+  const { generated } = state;
   let noSpeechProb = 0;
   let pending: Promise<Awaited<ReturnType<WhisperSessions['step']>>> | undefined = sessions.step(prompt, 1, encoderHidden, undefined, wantAttention);
   let spent: DecoderStepResult | undefined;
@@ -95,15 +110,11 @@ async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRunt
     spent = step;
     if (signal.aborted) throw abortedError();
     const { vocabulary, length } = step;
-    // A copy: the filters write into it.
-    const row = step.logits.slice((length - 1) * vocabulary, length * vocabulary);
-    const normaliser = applyFilters(row, generated, filters);
-    const token = temperature > 0 ? sample(row, temperature, options.random) : argmax(row);
-    generated.push(token);
-    sumLogprob += row[token]! - (normaliser ?? logSumExp(row));
-    if (generated.length === 1 && options.noSpeech !== undefined) {
+    if (generated.length === 0 && options.noSpeech !== undefined) {
       noSpeechProb = softmaxAt(step.logits.subarray(options.startOfTranscriptIndex * vocabulary, (options.startOfTranscriptIndex + 1) * vocabulary), options.noSpeech);
     }
+    // In place: nothing reads this step's logits after the token is chosen.
+    const token = chooseToken(step.logits.subarray((length - 1) * vocabulary, length * vocabulary), state, options);
     if (attention) collectAttention(attention, step.crossAttentions, options.alignmentHeads!, 0);
     // The bookkeeping is done before the next call, not during it: on a small machine the
     // JS thread would only take a core from onnxruntime (measured: no gain).
@@ -112,6 +123,7 @@ async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRunt
     }
   }
   const tokens = generated.at(-1) === filters.endOfText ? generated.slice(0, -1) : generated;
+  const { sumLogprob } = state;
   return { tokens, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), noSpeechProb, temperature, attention };
 }
 
@@ -316,16 +328,14 @@ export async function decodeWindowsBatched(
           return;
         }
         const { filters, prompt } = options;
-        const offset = (row * length + length - 1) * vocabulary;
-        const logits = step.logits.slice(offset, offset + vocabulary);
-        const normaliser = applyFilters(logits, state.generated, filters);
-        const token = options.temperature > 0 ? sample(logits, options.temperature, options.random) : argmax(logits);
-        state.generated.push(token);
-        state.sumLogprob += logits[token]! - (normaliser ?? logSumExp(logits));
-        if (state.generated.length === 1 && options.noSpeech !== undefined) {
+        if (state.generated.length === 0 && options.noSpeech !== undefined) {
           const at = (row * length + options.startOfTranscriptIndex) * vocabulary;
           state.noSpeechProb = softmaxAt(step.logits.subarray(at, at + vocabulary), options.noSpeech);
         }
+        // In place: nothing reads this step's logits after this row's token (see releaseNow below).
+        const offset = (row * length + length - 1) * vocabulary;
+        const logits = step.logits.subarray(offset, offset + vocabulary);
+        const token = chooseToken(logits, state, options);
         if (state.attention) collectAttention(state.attention, step.crossAttentions, options.alignmentHeads!, row);
         if (token !== filters.endOfText && prompt.length + state.generated.length < options.maxLength) {
           staying.push(row);
