@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AsrBackend, AsrCapabilities, TranscribeRequest } from './backend.js';
 import { joinSamples } from './collect-speech.js';
 import { EvictionPool } from './eviction-pool.js';
-import { batchingBackend, RequestBatcher } from './request-batcher.js';
+import { batchingBackend, EXPECTED_WAIT_MS, RequestBatcher } from './request-batcher.js';
 import { SpeechError } from './speech-error.js';
 import type { TranscriptionResult } from './transcription-result.js';
 import { DEFAULT_LONG_AUDIO_OPTIONS } from './long-audio-options.js';
@@ -278,6 +278,50 @@ describe('RequestBatcher', () => {
     tally.hold()();
     expect(await timeToStart(() => batcher.transcribe(ask(piece(4), recording)))).toBeLessThan(120);
     expect(tally.batches).toEqual([2, 1, 3, 1]);
+  });
+
+  it('waits for the requests on their way (uploads still being decoded), so a burst 20 ms apart is one batch', async () => {
+    const burst = async (expected: boolean) => {
+      const tally = tallyBackend();
+      let onTheWay = 4;
+      const batcher = new RequestBatcher(tally.backend, {
+        windowMs: 5,
+        lingerMs: 2000,
+        maxBatchSize: 8,
+        maxConcurrentBatches: 1,
+        ...(expected ? { expected: () => onTheWay } : {}),
+      });
+      const results: Array<Promise<TranscriptionResult>> = [];
+      for (let seed = 1; seed <= 4; seed++) {
+        onTheWay--; // as the server does: no longer on its way once it hands over its piece
+        results.push(batcher.transcribe(ask(piece(seed))));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await Promise.all(results);
+      return tally.batches;
+    };
+    expect(await burst(true)).toEqual([4]);
+    // Without the count, the 5 ms window splits the same burst.
+    expect((await burst(false)).length).toBeGreaterThan(1);
+  });
+
+  it('waits for expected requests at most EXPECTED_WAIT_MS (and lingerMs), and not at all with lingerMs 0', async () => {
+    const timeToStart = async (lingerMs: number) => {
+      const tally = tallyBackend();
+      // One request that never comes (say, its upload fails after it took the model).
+      const batcher = new RequestBatcher(tally.backend, { windowMs: 0, lingerMs, maxBatchSize: 8, maxConcurrentBatches: 1, expected: () => 1 });
+      const sent = performance.now();
+      await batcher.transcribe(ask(piece(1)));
+      expect(tally.batches).toEqual([1]);
+      return performance.now() - sent;
+    };
+    const capped = await timeToStart(60_000);
+    expect(capped).toBeGreaterThanOrEqual(EXPECTED_WAIT_MS - 5);
+    expect(capped).toBeLessThan(EXPECTED_WAIT_MS + 400);
+    const short = await timeToStart(100);
+    expect(short).toBeGreaterThanOrEqual(95);
+    expect(short).toBeLessThan(EXPECTED_WAIT_MS);
+    expect(await timeToStart(0)).toBeLessThan(80);
   });
 
   it('runs at most maxConcurrentBatches batches at once', async () => {

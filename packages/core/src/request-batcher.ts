@@ -19,6 +19,10 @@
  *   into smaller batches (8 clients split 5 + 3 stayed split when the wait counted only the
  *   5 coming back: the 3 waiting made up the number before the last 3 returned). A single
  *   client never waits (the last batch served one request).
+ * - Requests on their way: the caller may say how many requests hold the model but have
+ *   not handed over a piece yet (`expected`: a burst of uploads is decoded one after the
+ *   other, milliseconds apart, which a window of a few milliseconds would split). A batch
+ *   that is not full waits for them too, up to `lingerMs` and {@link EXPECTED_WAIT_MS}.
  * - Each piece's result goes back to its own caller. A piece whose signal aborts while it
  *   waits leaves the line at once (rejecting with the signal's reason); once its batch has
  *   started, the backend drops it alone (the contract of `transcribeBatch`), the others go on.
@@ -45,6 +49,14 @@ export interface RequestBatchingOptions {
    * 0 or absent: no wait.
    */
   lingerMs?: number;
+  /**
+   * Requests on their way here that have not handed over a piece yet (the server counts
+   * those holding the model while their upload is decoded and cut). A batch that is not full
+   * waits for them, as for returning clients, up to `lingerMs` and at most
+   * {@link EXPECTED_WAIT_MS} after its oldest piece arrived; each arrival re-checks. Absent:
+   * none are expected.
+   */
+  expected?: () => number;
   /** Told the size of each batch as it starts (metrics, tests). Must not throw. */
   onBatch?: (size: number) => void;
 }
@@ -64,6 +76,14 @@ function abortReason(signal: AbortSignal): unknown {
 /** A batch waits for returning clients at most this share of the time the last batch ran. */
 const LINGER_SHARE = 0.25;
 
+/**
+ * Longest wait for expected requests ({@link RequestBatchingOptions.expected}), from the
+ * oldest piece's arrival: enough for a burst of uploads to be decoded and cut (each costs
+ * the event loop some milliseconds before its first piece is here), short beside the batch
+ * they would otherwise miss.
+ */
+export const EXPECTED_WAIT_MS = 500;
+
 /** Requests among `entries` (pieces of one request share its signal). */
 function requestCount(entries: readonly Waiting[]): number {
   return new Set(entries.map((entry) => entry.request.signal)).size;
@@ -81,6 +101,7 @@ export class RequestBatcher {
   readonly #maxBatchSize: number | (() => number);
   readonly #backend: AsrBackend;
   readonly #onBatch?: (size: number) => void;
+  readonly #expected?: () => number;
   readonly #line: Waiting[] = [];
   #running = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -100,6 +121,7 @@ export class RequestBatcher {
     this.#maxBatchSize = options.maxBatchSize;
     this.maxConcurrentBatches = atLeastOne(options.maxConcurrentBatches);
     this.#onBatch = options.onBatch;
+    this.#expected = options.expected;
   }
 
   /** Most pieces in the next batch. */
@@ -163,8 +185,12 @@ export class RequestBatcher {
     // that pieces handed over in the same turn share a batch.
     let wait = Math.max(0, this.windowMs - (now - this.#line[0]!.arrived));
     const returning = this.#returning;
-    if (returning && now < returning.until && requestCount(this.#line) < Math.min(returning.requests, this.maxBatchSize)) {
+    const waitingRequests = requestCount(this.#line);
+    if (returning && now < returning.until && waitingRequests < Math.min(returning.requests, this.maxBatchSize)) {
       wait = Math.max(wait, returning.until - now);
+    }
+    if (this.lingerMs > 0 && waitingRequests < this.maxBatchSize && (this.#expected?.() ?? 0) > 0) {
+      wait = Math.max(wait, this.#line[0]!.arrived + Math.min(this.lingerMs, EXPECTED_WAIT_MS) - now);
     }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -210,12 +236,26 @@ export class RequestBatcher {
  */
 export function batchingBackend<B extends AsrBackend>(backend: B, options: RequestBatchingOptions): B {
   const batcher = new RequestBatcher(backend, options);
-  const transcribe = (request: TranscribeRequest) => batcher.transcribe(request);
-  const transcribeBatch = (requests: readonly TranscribeRequest[]) => batcher.transcribeBatch(requests);
+  return withTranscription(
+    backend,
+    (request) => batcher.transcribe(request),
+    (requests) => batcher.transcribeBatch(requests),
+  );
+}
+
+/**
+ * `backend` with `transcribe` and `transcribeBatch` replaced (the latter only where the
+ * backend has one); every other member is the backend's own, methods bound to it.
+ */
+export function withTranscription<B extends AsrBackend>(
+  backend: B,
+  transcribe: AsrBackend['transcribe'],
+  transcribeBatch: NonNullable<AsrBackend['transcribeBatch']>,
+): B {
   return new Proxy(backend, {
     get(target, property) {
       if (property === 'transcribe') return transcribe;
-      if (property === 'transcribeBatch') return transcribeBatch;
+      if (property === 'transcribeBatch') return typeof target.transcribeBatch === 'function' ? transcribeBatch : undefined;
       const value: unknown = Reflect.get(target, property);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -9,6 +9,7 @@ import {
   engineContext,
   EvictionPool,
   SpeechError,
+  withTranscription,
   type AsrBackend,
   type Backend,
   type ModelEntry,
@@ -27,7 +28,39 @@ export interface CatalogModel {
   maxConcurrency: number;
   /** Requests the pool admits at once: maxConcurrency, times the batch size for a batching engine. */
   maxRequests: number;
+  /** Requests holding the model that have not handed it a piece yet (read by its request batcher). */
+  onTheWay: { count: number };
 }
+
+/**
+ * `backend` (leased for `model`) as one request sees it: counted in the model's
+ * `onTheWay` from now until the request hands over its first piece, or calls `done()`
+ * (idempotent; call it when the request ends, in case it never did). A batch forming for
+ * the model waits for such requests a little (core's RequestBatcher, `expected`).
+ */
+export function onTheWay<B extends AsrBackend>(model: CatalogModel, backend: B): { backend: B; done: () => void } {
+  const counter = model.onTheWay;
+  counter.count++;
+  let counted = true;
+  const done = () => {
+    if (!counted) return;
+    counted = false;
+    counter.count--;
+  };
+  const announced = withTranscription(
+    backend,
+    (request) => {
+      done();
+      return backend.transcribe(request);
+    },
+    (requests) => {
+      done();
+      return backend.transcribeBatch!(requests);
+    },
+  );
+  return { backend: announced, done };
+}
+
 
 @injectable()
 export class ModelCatalog {
@@ -59,10 +92,12 @@ export class ModelCatalog {
       // batch: up to max_concurrency batches run at once, so the pool admits that many
       // batches' worth of requests instead of queueing all but max_concurrency of them.
       const batches = instrumented.modality === 'asr' && typeof instrumented.transcribeBatch === 'function' && config.batchMaxSize > 1;
+      const onTheWay = { count: 0 };
       const backend = batches
         ? batchingBackend(instrumented as AsrBackend, {
             windowMs: config.batchWindowMs,
             lingerMs: config.batchLingerMs,
+            expected: () => onTheWay.count,
             // The engine's own preference (it may depend on the model's size) caps the setting.
             maxBatchSize: () => Math.min(config.batchMaxSize, (instrumented as AsrBackend).capabilities.maxBatchSize ?? 1),
             maxConcurrentBatches: maxConcurrency,
@@ -70,7 +105,7 @@ export class ModelCatalog {
           })
         : instrumented;
       const maxRequests = batches ? maxConcurrency * config.batchMaxSize : maxConcurrency;
-      this.#models.set(slug, { slug, entry, backend, maxConcurrency, maxRequests });
+      this.#models.set(slug, { slug, entry, backend, maxConcurrency, maxRequests, onTheWay });
     }
     this.pool = new EvictionPool(
       [...this.#models.values()].map(({ slug, backend, maxConcurrency, maxRequests }) => ({ slug, backend, maxConcurrency, maxRequests })),

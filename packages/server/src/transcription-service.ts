@@ -18,7 +18,7 @@ import {
 } from '@talkies/core';
 import { openAudioStream, probeAudio } from '@talkies/audio';
 import { LiveTranscriptionService } from './live-transcription-service.js';
-import { ModelCatalog } from './model-catalog.js';
+import { ModelCatalog, onTheWay } from './model-catalog.js';
 import { FileStore } from './file-store.js';
 import { mergeChannels, type SpeakerLabels } from './stereo-merge.js';
 import type { ServerConfig } from './config.js';
@@ -215,18 +215,23 @@ export class TranscriptionService {
       // what the chunker retains, never a whole channel.
       const [first, second] = await this.catalog.pool.use(
         model,
-        async (backend) => {
-          const results: TranscriptionResult[] = [];
-          for (const channel of [0, 1]) {
-            const audio = await openAudioStream(path, { ...decode, channel, probe });
-            try {
-              if (audio.channels !== 2) throw notStereo(audio.channels);
-              results.push(await this.chunker.transcribe(backend, audio.blocks, base));
-            } finally {
-              await audio.close();
+        async (leased) => {
+          const { backend, done } = onTheWay(model, leased);
+          try {
+            const results: TranscriptionResult[] = [];
+            for (const channel of [0, 1]) {
+              const audio = await openAudioStream(path, { ...decode, channel, probe });
+              try {
+                if (audio.channels !== 2) throw notStereo(audio.channels);
+                results.push(await this.chunker.transcribe(backend, audio.blocks, base));
+              } finally {
+                await audio.close();
+              }
             }
+            return results as [TranscriptionResult & { duration: number }, TranscriptionResult & { duration: number }];
+          } finally {
+            done();
           }
-          return results as [TranscriptionResult & { duration: number }, TranscriptionResult & { duration: number }];
         },
         job.signal,
       );
@@ -237,11 +242,17 @@ export class TranscriptionService {
       // transcribed while the rest is still being decoded; short audio goes whole.
       const transcribed = await this.catalog.pool.use(
         model,
-        async (backend) => {
-          const audio = await openAudioStream(path, { ...decode, probe });
+        async (leased) => {
+          // Until its first piece reaches the model, a batch forming there waits for it a little.
+          const { backend, done } = onTheWay(model, leased);
+          const audio = await openAudioStream(path, { ...decode, probe }).catch((error: unknown) => {
+            done();
+            throw error;
+          });
           try {
             return await this.chunker.transcribe(backend, audio.blocks, base);
           } finally {
+            done();
             await audio.close();
           }
         },

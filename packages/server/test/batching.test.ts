@@ -69,6 +69,8 @@ describe('batching across requests', () => {
     // Six requests, batches of three: full batches start without waiting out the window.
     expect(batchesSince(before).map((event) => event.size)).toEqual([BATCH, BATCH]);
     expect(scriptedControl.events.slice(before).some((event) => event.event === 'transcribe-start')).toBe(false);
+    // No request is left counted as on its way to the model (its batcher would wait for it).
+    expect(server.catalog.get('batched').onTheWay.count).toBe(0);
   }, 60_000);
 
   it('lets a client that disconnects leave its batch while the others get their answers', async () => {
@@ -88,6 +90,8 @@ describe('batching across requests', () => {
       // All three are in one batch, held by the gate.
       await until(() => batchesSince(before).length === 1);
       expect(batchesSince(before)[0]!.size).toBe(3);
+      // Each of them stopped counting as on its way when its piece reached the model.
+      expect(server.catalog.get('batched').onTheWay.count).toBe(0);
       leaving.abort();
       expect(await gone).toMatchObject({ name: 'AbortError' });
       // The server has seen the disconnect before the batch goes on.
