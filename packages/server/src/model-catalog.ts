@@ -61,7 +61,6 @@ export function onTheWay<B extends AsrBackend>(model: CatalogModel, backend: B):
   return { backend: announced, done };
 }
 
-
 @injectable()
 export class ModelCatalog {
   readonly pool: EvictionPool;
@@ -92,12 +91,12 @@ export class ModelCatalog {
       // batch: up to max_concurrency batches run at once, so the pool admits that many
       // batches' worth of requests instead of queueing all but max_concurrency of them.
       const batches = instrumented.modality === 'asr' && typeof instrumented.transcribeBatch === 'function' && config.batchMaxSize > 1;
-      const onTheWay = { count: 0 };
+      const arriving = { count: 0 };
       const backend = batches
         ? batchingBackend(instrumented as AsrBackend, {
             windowMs: config.batchWindowMs,
             lingerMs: config.batchLingerMs,
-            expected: () => onTheWay.count,
+            expected: () => arriving.count,
             // The engine's own preference (it may depend on the model's size) caps the setting.
             maxBatchSize: () => Math.min(config.batchMaxSize, (instrumented as AsrBackend).capabilities.maxBatchSize ?? 1),
             maxConcurrentBatches: maxConcurrency,
@@ -105,7 +104,7 @@ export class ModelCatalog {
           })
         : instrumented;
       const maxRequests = batches ? maxConcurrency * config.batchMaxSize : maxConcurrency;
-      this.#models.set(slug, { slug, entry, backend, maxConcurrency, maxRequests, onTheWay });
+      this.#models.set(slug, { slug, entry, backend, maxConcurrency, maxRequests, onTheWay: arriving });
     }
     this.pool = new EvictionPool(
       [...this.#models.values()].map(({ slug, backend, maxConcurrency, maxRequests }) => ({ slug, backend, maxConcurrency, maxRequests })),
