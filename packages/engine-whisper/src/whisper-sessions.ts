@@ -11,6 +11,7 @@
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { defaultInferenceThreads } from '@talkies/core';
 import { CrossCacheBuffers, keepRowsInPlace } from './cross-cache-buffers.js';
+import { GreedyPicker, type GreedyChoice } from './greedy-picker.js';
 
 type Ort = typeof OnnxRuntime;
 type Tensor = OnnxRuntime.Tensor;
@@ -183,11 +184,13 @@ export class WhisperSessions {
   readonly headSize: number;
   readonly #cacheNames: string[];
   readonly #crossBuffers: CrossCacheBuffers;
+  readonly #picker: GreedyPicker;
 
-  private constructor(ort: Ort, encoder: Session, decoder: Session) {
+  private constructor(ort: Ort, encoder: Session, decoder: Session, picker: GreedyPicker) {
     this.#ort = ort;
     this.encoder = encoder;
     this.decoder = decoder;
+    this.#picker = picker;
     const encoderInput = encoder.inputMetadata.find((item) => item.name === 'input_features');
     this.featureType = encoderInput && encoderInput.isTensor ? encoderInput.type : 'float32';
     const metadata = new Map(decoder.inputMetadata.map((item) => [item.name, item]));
@@ -222,19 +225,31 @@ export class WhisperSessions {
       logSeverityLevel: 3,
       intraOpNumThreads: settings.threads ?? defaultInferenceThreads(),
     };
-    const encoder = await ort.InferenceSession.create(encoderPath, options);
+    const created: Array<{ release(): Promise<void> }> = [];
     try {
+      const encoder = await ort.InferenceSession.create(encoderPath, options);
+      created.push(encoder);
       const decoder = await ort.InferenceSession.create(decoderPath, options);
-      return new WhisperSessions(ort, encoder, decoder);
+      created.push(decoder);
+      const picker = await GreedyPicker.create(ort);
+      return new WhisperSessions(ort, encoder, decoder, picker);
     } catch (error) {
-      await encoder.release();
+      await Promise.allSettled(created.map((session) => session.release()));
       throw error;
     }
   }
 
   async release(): Promise<void> {
     this.#crossBuffers.clear();
-    await Promise.allSettled([this.encoder.release(), this.decoder.release()]);
+    await Promise.allSettled([this.encoder.release(), this.decoder.release(), this.#picker.release()]);
+  }
+
+  /**
+   * The greedy token and its log-probability for every row of a step's logits
+   * (`[batch, length, vocabulary]`, each row's last position), filtered in place before.
+   */
+  pickGreedy(logits: Float32Array, batch: number, length: number, vocabulary: number): Promise<GreedyChoice> {
+    return this.#picker.pick(logits, batch, length, vocabulary);
   }
 
   /** Encoder output for one window: features `[melBins, frames]` → tensor `[1, positions, d]`. */

@@ -75,26 +75,59 @@ export async function decodeWindow(
     : sampleOrGreedy(sessions, encoderHidden, options);
 }
 
+/** A sequence being decoded: its options, its tokens so far and their summed log-probability. */
+interface SequenceState {
+  options: WindowDecodeOptions;
+  generated: number[];
+  sumLogprob: number;
+}
+
 /**
- * Applies the filters to `logits` (in place), picks the next token (sampled, or the
- * largest), appends it to `state.generated` and adds its log-probability to
- * `state.sumLogprob`.
+ * Chooses the next token of every sequence of a step: applies each row's filters to its
+ * last logits (in place: nothing reads a step's logits after this), picks the token (the
+ * greedy rows all in one call of the session's picker, sampled rows here), appends it to
+ * the row's `generated` and adds its log-probability to `sumLogprob`. A row whose state is
+ * undefined is left alone (its token is −1).
  */
-function chooseToken(logits: Float32Array, state: { generated: number[]; sumLogprob: number }, options: WindowDecodeOptions): number {
-  const normaliser = applyFilters(logits, state.generated, options.filters);
-  const token = options.temperature > 0 ? sample(logits, options.temperature, options.random) : argmax(logits);
-  state.generated.push(token);
-  // A greedy token is the largest logit (unless the first is NaN), which logSumExp need not search for again.
-  const largest = options.temperature > 0 || Number.isNaN(logits[0]) ? undefined : logits[token];
-  state.sumLogprob += logits[token]! - (normaliser ?? logSumExp(logits, largest));
-  return token;
+async function chooseTokens(
+  sessions: WhisperSessions,
+  step: DecoderStepResult,
+  states: ReadonlyArray<SequenceState | undefined>,
+): Promise<number[]> {
+  const { vocabulary, length } = step;
+  const lastLogits = (row: number): Float32Array => {
+    const offset = (row * length + length - 1) * vocabulary;
+    return step.logits.subarray(offset, offset + vocabulary);
+  };
+  // The timestamp rules compute the log-sum-exp as transformers.js does (near ties): kept for those rows.
+  const normalisers = states.map((state, row) => state && applyFilters(lastLogits(row), state.generated, state.options.filters));
+  const greedy = states.some((state) => state && !(state.options.temperature > 0))
+    ? await sessions.pickGreedy(step.logits, step.batch, length, vocabulary)
+    : undefined;
+  return states.map((state, row) => {
+    if (!state) return -1;
+    const logits = lastLogits(row);
+    const normaliser = normalisers[row];
+    let token: number;
+    let logprob: number;
+    if (state.options.temperature > 0) {
+      token = sample(logits, state.options.temperature, state.options.random);
+      logprob = logits[token]! - (normaliser ?? logSumExp(logits));
+    } else {
+      token = greedy!.tokens[row]!;
+      logprob = normaliser === undefined ? greedy!.logprobs[row]! : logits[token]! - normaliser;
+    }
+    state.generated.push(token);
+    state.sumLogprob += logprob;
+    return token;
+  });
 }
 
 async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRuntime.Tensor, options: WindowDecodeOptions): Promise<WindowDecodeResult> {
   const { prompt, filters, temperature, signal } = options;
   const wantAttention = options.alignmentHeads !== undefined && sessions.hasCrossAttentions;
   const attention: Float32Array[][] | undefined = wantAttention ? options.alignmentHeads!.map(() => []) : undefined;
-  const state = { generated: [] as number[], sumLogprob: 0 };
+  const state: SequenceState = { options, generated: [], sumLogprob: 0 };
   const { generated } = state;
   let noSpeechProb = 0;
   let pending: Promise<Awaited<ReturnType<WhisperSessions['step']>>> | undefined = sessions.step(prompt, 1, encoderHidden, undefined, wantAttention);
@@ -109,12 +142,11 @@ async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRunt
     }
     spent = step;
     if (signal.aborted) throw abortedError();
-    const { vocabulary, length } = step;
+    const { vocabulary } = step;
     if (generated.length === 0 && options.noSpeech !== undefined) {
       noSpeechProb = softmaxAt(step.logits.subarray(options.startOfTranscriptIndex * vocabulary, (options.startOfTranscriptIndex + 1) * vocabulary), options.noSpeech);
     }
-    // In place: nothing reads this step's logits after the token is chosen.
-    const token = chooseToken(step.logits.subarray((length - 1) * vocabulary, length * vocabulary), state, options);
+    const [token] = (await chooseTokens(sessions, step, [state])) as [number];
     if (attention) collectAttention(attention, step.crossAttentions, options.alignmentHeads!, 0);
     // The bookkeeping is done before the next call, not during it: on a small machine the
     // JS thread would only take a core from onnxruntime (measured: no gain).
@@ -320,34 +352,46 @@ export async function decodeWindowsBatched(
       const { vocabulary, length } = step;
       const staying: number[] = [];
       const next: number[] = [];
-      rows.forEach((index, row) => {
+      const running = rows.map((index, row) => {
         const state = states[index]!;
         const { options } = state;
         if (options.signal.aborted) {
           settle(index, { error: abortedError() });
-          return;
+          return undefined;
         }
-        const { filters, prompt } = options;
         if (state.generated.length === 0 && options.noSpeech !== undefined) {
           const at = (row * length + options.startOfTranscriptIndex) * vocabulary;
           state.noSpeechProb = softmaxAt(step.logits.subarray(at, at + vocabulary), options.noSpeech);
         }
-        // In place: nothing reads this step's logits after this row's token (see releaseNow below).
-        const offset = (row * length + length - 1) * vocabulary;
-        const logits = step.logits.subarray(offset, offset + vocabulary);
-        const token = chooseToken(logits, state, options);
+        return state;
+      });
+      let tokens: number[];
+      try {
+        tokens = await chooseTokens(sessions, step, running);
+      } catch (error) {
+        for (const [row, index] of rows.entries()) if (running[row]) settle(index, { error });
+        releaseNow(step.logits);
+        sessions.releaseSelfAttention(step.cache);
+        return;
+      }
+      rows.forEach((index, row) => {
+        const state = running[row];
+        if (!state) return;
+        const { options } = state;
+        const { filters, prompt } = options;
+        const token = tokens[row]!;
         if (state.attention) collectAttention(state.attention, step.crossAttentions, options.alignmentHeads!, row);
         if (token !== filters.endOfText && prompt.length + state.generated.length < options.maxLength) {
           staying.push(row);
           next.push(token);
           return;
         }
-        const tokens = state.generated.at(-1) === filters.endOfText ? state.generated.slice(0, -1) : state.generated;
+        const generated = state.generated.at(-1) === filters.endOfText ? state.generated.slice(0, -1) : state.generated;
         settle(index, {
           result: {
-            tokens,
+            tokens: generated,
             sumLogprob: state.sumLogprob,
-            avgLogprob: state.sumLogprob / (tokens.length + 1),
+            avgLogprob: state.sumLogprob / (generated.length + 1),
             noSpeechProb: state.noSpeechProb,
             temperature: options.temperature,
             attention: state.attention,
