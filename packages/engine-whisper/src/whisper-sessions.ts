@@ -26,8 +26,14 @@ export interface SessionSettings {
 /** Key/value cache of the decoder: `past_key_values.{i}.{decoder|encoder}.{key|value}` → tensor. */
 export type KeyValueCache = Map<string, Tensor>;
 
-/** How long a batch's cross-attention buffers are kept for the next batch. */
-const CROSS_BUFFERS_IDLE_MS = 10_000;
+/**
+ * How long a batch's cross-attention buffers are kept for the next batch. Made anew, they
+ * are fresh pages that the next prompt steps fault in (on the 2-core VM of
+ * docs/benchmarks.md ~12 µs a page: 0.3 s for a batch of three windows of base, 0.9 s for
+ * eight), so a trickle of long recordings a minute apart would pay that on every one; an
+ * idle model gives them back well before `TALKIES_MODEL_TTL`'s 10 minutes unload it.
+ */
+const CROSS_BUFFERS_IDLE_MS = 120_000;
 
 /** A batch's stacked cross-attention cache ({@link WhisperSessions.crossCacheRows}). */
 export interface CrossCacheRows {
