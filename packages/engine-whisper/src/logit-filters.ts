@@ -126,8 +126,9 @@ export function logSumExp(values: Float32Array, maximum?: number): number {
  * r = n·ln 2/64 − x, |r| ≤ ln 2/128: the power of two from a table, e^r from its Taylor
  * series to r^5 (the next term is below 2^−60 of the result). ln 2 is split in two parts
  * (fdlibm's) so that n·ln 2/64 keeps all its bits. Within 2 ulp of Math.exp, and 2.5 times
- * as fast here (Math.exp is a call per element): a row of 51 865 logits took 0.5 ms, which
- * at eight rows per decoder step was a fifth of the step.
+ * as fast here (Math.exp is a call per element): 0.19 against 0.5 ms for a row of 51 865
+ * logits, paid per row and step by beam search and sampled decoding (greedy rows are
+ * picked by onnxruntime, see greedy-picker.ts).
  */
 const EXP_STEPS = 64;
 const EXP_SCALE = EXP_STEPS / Math.LN2;

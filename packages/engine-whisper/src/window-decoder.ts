@@ -124,7 +124,7 @@ async function chooseTokens(
 }
 
 async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRuntime.Tensor, options: WindowDecodeOptions): Promise<WindowDecodeResult> {
-  const { prompt, filters, temperature, signal } = options;
+  const { prompt, filters, signal } = options;
   const wantAttention = options.alignmentHeads !== undefined && sessions.hasCrossAttentions;
   const attention: Float32Array[][] | undefined = wantAttention ? options.alignmentHeads!.map(() => []) : undefined;
   const state: SequenceState = { options, generated: [], sumLogprob: 0 };
@@ -154,9 +154,14 @@ async function sampleOrGreedy(sessions: WhisperSessions, encoderHidden: OnnxRunt
       pending = sessions.step([token], 1, encoderHidden, step.cache, wantAttention);
     }
   }
-  const tokens = generated.at(-1) === filters.endOfText ? generated.slice(0, -1) : generated;
-  const { sumLogprob } = state;
-  return { tokens, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), noSpeechProb, temperature, attention };
+  return windowResult(state, noSpeechProb, attention);
+}
+
+/** A finished sequence's result: its tokens without the end-of-text, and its mean log-probability (end-of-text counted). */
+function windowResult(state: SequenceState, noSpeechProb: number, attention: Float32Array[][] | undefined): WindowDecodeResult {
+  const { generated, sumLogprob, options } = state;
+  const tokens = generated.at(-1) === options.filters.endOfText ? generated.slice(0, -1) : generated;
+  return { tokens, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), noSpeechProb, temperature: options.temperature, attention };
 }
 
 function sample(row: Float32Array, temperature: number, random: () => number): number {
@@ -386,17 +391,7 @@ export async function decodeWindowsBatched(
           next.push(token);
           return;
         }
-        const generated = state.generated.at(-1) === filters.endOfText ? state.generated.slice(0, -1) : state.generated;
-        settle(index, {
-          result: {
-            tokens: generated,
-            sumLogprob: state.sumLogprob,
-            avgLogprob: state.sumLogprob / (generated.length + 1),
-            noSpeechProb: state.noSpeechProb,
-            temperature: options.temperature,
-            attention: state.attention,
-          },
-        });
+        settle(index, { result: windowResult(state, state.noSpeechProb, state.attention) });
       });
       if (staying.length === 0) {
         releaseNow(step.logits);
