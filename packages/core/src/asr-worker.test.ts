@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { AsrWorkerClient, builtWorkerUrl } from './asr-worker.js';
 import type { TranscribeRequest } from './backend.js';
+import { handOverAudio, takeHandedOver } from './handed-over-audio.js';
 import { SpeechError } from './speech-error.js';
 
 // The worker is a real thread running the built protocol (the test script builds first).
@@ -75,6 +76,25 @@ describe('AsrWorkerClient and serveAsrWorker', () => {
       expect(result.duration).toBeCloseTo(4 / 16000, 12);
       expect(whole.length).toBe(1000);
       expect(piece[3]).toBe(13);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("takes the buffer of a piece the chunker handed over instead of copying it, a view's own range only", async () => {
+    const client = await AsrWorkerClient.start(startWorker(), context);
+    try {
+      const whole = Float32Array.from({ length: 1000 }, (_, index) => index);
+      const given = handOverAudio(whole.subarray(0, 4)); // 0 + 1 + 2 + 3, in a buffer of 1000
+      const kept = Float32Array.of(5, 6);
+      const results = await Promise.all(client.transcribeBatch([request(given), request(kept)]));
+      expect(results.map((result) => result.text)).toEqual(['samples=4 sum=6 batch=2', 'samples=2 sum=11 batch=2']);
+      // Transferred, not copied: the handed-over buffer left this thread; the other is intact.
+      expect(whole.buffer.byteLength).toBe(0);
+      expect(given.length).toBe(0);
+      expect(Array.from(kept)).toEqual([5, 6]);
+      // Taken once: the mark went with it.
+      expect(takeHandedOver(kept)).toBeUndefined();
     } finally {
       await client.close();
     }

@@ -16,8 +16,9 @@
  *   request goes to `transcribe`, several sent together to `transcribeBatch` (when the
  *   backend has it); each result is sent as soon as it settles.
  * - {@link AsrWorkerClient}, in the main thread: sends the requests (audio copied into a
- *   buffer of its own and transferred, so the caller's buffer is never detached), relays
- *   aborts, and rebuilds `SpeechError`s from what the worker sent.
+ *   buffer of its own and transferred, so the caller's buffer is never detached; a piece
+ *   the chunker handed over goes without the copy), relays aborts, and rebuilds
+ *   `SpeechError`s from what the worker sent.
  *
  * If the worker dies, every pending and later request fails with INFERENCE_FAILED; a model
  * load can then bring up a new one.
@@ -28,6 +29,7 @@ import type { AsrBackend, TranscribeRequest } from './backend.js';
 import { modelWorkerReady, type ModelWorkerHandle } from './model-worker.js';
 import { SpeechError, SPEECH_ERROR_STATUS, type SpeechErrorCode } from './speech-error.js';
 import type { TranscriptionResult } from './transcription-result.js';
+import { takeHandedOver } from './handed-over-audio.js';
 
 /** The side of a `MessagePort` / `Worker` / `parentPort` the protocol uses. */
 export interface MessageEndpoint {
@@ -235,8 +237,9 @@ export class AsrWorkerClient<Info> {
       if (this.#stopped) return Promise.reject(this.#stopped);
       if (request.signal.aborted) return Promise.reject(new SpeechError('ABORTED', 'the transcription was cancelled'));
       const id = this.#nextId++;
-      // A copy of our own: the caller's array may be a view into a larger buffer it still uses.
-      const audio = request.audio.slice();
+      // The buffer goes to the worker: the array itself when core's chunker handed it over,
+      // else a copy of our own (the caller's array may be a view into a buffer it still uses).
+      const audio = takeHandedOver(request.audio) ?? request.audio.slice();
       const { signal, ...rest } = request;
       ids.push(id);
       wire.push({ ...rest, audio });

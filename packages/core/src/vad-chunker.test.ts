@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { AsrBackend, AsrCapabilities, TranscribeRequest } from './backend.js';
+import { takeHandedOver } from './handed-over-audio.js';
 import { DEFAULT_LONG_AUDIO_OPTIONS, type LongAudioOptions } from './long-audio-options.js';
 import { SpeechError } from './speech-error.js';
 import type { TranscriptionResult } from './transcription-result.js';
@@ -500,5 +501,74 @@ describe('VadChunker: batching backends', () => {
     const failure = await chunker.transcribe(backend, input.source, { ...request, language: 'en', signal: controller.signal }).catch((error: unknown) => error);
     expect(SpeechError.is(failure) && failure.code).toBe('ABORTED');
     expect(input.state.closed).toBe(true);
+  });
+});
+
+describe('VadChunker: handing pieces over', () => {
+  /**
+   * What a worker client does with a piece: a handed-over buffer is transferred (the array
+   * it came in reads empty after), anything else copied. Returns the array the worker sees.
+   */
+  function receive(piece: TranscribeRequest): { audio: Float32Array; taken: boolean } {
+    const taken = takeHandedOver(piece.audio);
+    if (!taken) return { audio: piece.audio.slice(), taken: false };
+    const moved = structuredClone(taken, { transfer: [taken.buffer as ArrayBuffer] });
+    expect(piece.audio.length).toBe(0);
+    return { audio: moved, taken: true };
+  }
+
+  it('hands every piece over, and stitches the same when the backend takes the buffers', async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const samples = regions(4);
+    const options = { ...request, language: 'en' };
+    let taken = 0;
+    const sequential = measuringBackend();
+    const takingBackend: AsrBackend = {
+      ...sequential.backend,
+      transcribe: (piece) => {
+        const received = receive(piece);
+        if (received.taken) taken++;
+        return sequential.backend.transcribe({ ...piece, audio: received.audio });
+      },
+    };
+    expect(await chunker.transcribe(takingBackend, blocks(samples).source, options)).toEqual(
+      await chunker.transcribe(measuringBackend().backend, blocks(samples).source, options),
+    );
+    expect(taken).toBe(4);
+
+    const batching = measuringBackend(3);
+    const takingBatches: AsrBackend = {
+      ...batching.backend,
+      transcribeBatch: (pieces) => {
+        const received = pieces.map(receive);
+        expect(received.every((item) => item.taken)).toBe(true);
+        return batching.backend.transcribeBatch!(pieces.map((piece, index) => ({ ...piece, audio: received[index]!.audio })));
+      },
+    };
+    expect(await chunker.transcribe(takingBatches, blocks(samples).source, options)).toEqual(
+      await chunker.transcribe(measuringBackend(3).backend, blocks(samples).source, options),
+    );
+    expect(batching.batches.map((batch) => batch.length)).toEqual([3, 1]);
+  });
+
+  it("hands over a short source as one piece, never the caller's own array", async () => {
+    const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
+    const samples = audio([2, false], [5, true], [3, false]);
+    const before = samples.slice();
+    const received: Float32Array[] = [];
+    const { backend } = fakeBackend({
+      transcribe: async (piece) => {
+        const { audio: moved, taken } = receive(piece);
+        expect(taken).toBe(true);
+        received.push(moved);
+        return { text: 'ok', language: 'en', segments: [], words: [] };
+      },
+    });
+    const result = await chunker.transcribe(backend, samples, request);
+    expect(result).toMatchObject({ text: 'ok', duration: 10 });
+    expect(received).toHaveLength(1);
+    expect(received[0]).toEqual(before);
+    // The caller's array is untouched: the piece was the chunker's own copy.
+    expect(samples).toEqual(before);
   });
 });

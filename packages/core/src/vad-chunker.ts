@@ -10,6 +10,7 @@
  */
 import { DEFAULT_LONG_AUDIO_OPTIONS, type LongAudioOptions } from './long-audio-options.js';
 import { stitchLongAudio, type ChunkTranscription } from './long-audio-stitch.js';
+import { handOverAudio } from './handed-over-audio.js';
 import { SpeechError } from './speech-error.js';
 import type { AsrBackend, TranscribeRequest } from './backend.js';
 import type { TranscriptionResult } from './transcription-result.js';
@@ -38,6 +39,18 @@ export interface ChunkingSummary {
 /** What {@link VadChunker.transcribe} forwards to the backend with each chunk. */
 export type LongAudioRequest = Omit<TranscribeRequest, 'audio' | 'sampleRate'>;
 
+/** Where a chunk lies on the source timeline, in seconds: what stitching needs once its audio is gone. */
+type ChunkSpan = { start: number; end: number };
+
+/**
+ * The span of a chunk about to be handed to a backend: its audio (made by {@link
+ * VadChunker.chunks}, held by no one else) is handed over with it, so a worker backend may
+ * take its buffer instead of copying it, after which the array reads as empty here.
+ */
+function spanOf(chunk: AudioChunk): ChunkSpan {
+  return { start: chunk.start / VAD_SAMPLE_RATE, end: (chunk.start + chunk.audio.length) / VAD_SAMPLE_RATE };
+}
+
 /** Windows per detector call: bounds the time between abort checks and the probability array. */
 const WINDOWS_PER_CALL = 256;
 
@@ -56,11 +69,19 @@ async function* blocks(source: LongAudioSource): AsyncGenerator<Float32Array, vo
 
 /** The audio a future chunk may still need, as one growable window onto the source timeline. */
 class RetainedAudio {
-  #data = new Float32Array(1 << 16);
+  #data: Float32Array;
   /** Index in #data of source sample #start. */
   #offset = 0;
   #start = 0;
   #length = 0;
+
+  /**
+   * @param capacity Samples held before the first growth. Pages of a fresh buffer are only
+   *   committed as they are written, so a short recording costs no more than its length.
+   */
+  constructor(capacity: number) {
+    this.#data = new Float32Array(capacity);
+  }
 
   append(block: Float32Array): void {
     if (this.#offset + this.#length + block.length > this.#data.length) {
@@ -82,6 +103,16 @@ class RetainedAudio {
   view(from: number, to: number): Float32Array {
     if (from < this.#start || to > this.#start + this.#length) throw new Error(`samples ${from}..${to} are no longer retained`);
     return this.#data.subarray(this.#offset + from - this.#start, this.#offset + to - this.#start);
+  }
+
+  /** Every retained sample, without a copy; the window holds nothing after this. */
+  takeAll(): Float32Array {
+    const all = this.#data.subarray(this.#offset, this.#offset + this.#length);
+    this.#data = new Float32Array(0);
+    this.#start += this.#length;
+    this.#offset = 0;
+    this.#length = 0;
+    return all;
   }
 
   /** Drops every sample before `sample`. */
@@ -136,13 +167,13 @@ export class VadChunker {
     const chunks = this.chunks(audio, request.signal);
     const parts: ChunkTranscription[] = [];
     let language = request.language;
-    let pending: { chunk: AudioChunk; result: Promise<TranscriptionResult> } | undefined;
+    let pending: { span: ChunkSpan; result: Promise<TranscriptionResult> } | undefined;
     const settle = async () => {
       if (!pending) return;
-      const { chunk, result } = pending;
+      const { span, result } = pending;
       pending = undefined;
       const transcription = await result;
-      parts.push({ start: chunk.start / VAD_SAMPLE_RATE, end: (chunk.start + chunk.audio.length) / VAD_SAMPLE_RATE, result: transcription });
+      parts.push({ ...span, result: transcription });
       if (language === undefined && transcription.language && transcription.text.trim() !== '') language = transcription.language;
     };
     let summary: ChunkingSummary;
@@ -154,10 +185,11 @@ export class VadChunker {
           summary = next.value;
           break;
         }
-        const result = backend.transcribe({ ...request, language, audio: next.value.audio, sampleRate: VAD_SAMPLE_RATE });
+        const span = spanOf(next.value);
+        const result = backend.transcribe({ ...request, language, audio: handOverAudio(next.value.audio), sampleRate: VAD_SAMPLE_RATE });
         // Observed by settle(); this only keeps a failure from being "unhandled" while the next chunk is cut.
         result.catch(() => {});
-        pending = { chunk: next.value, result };
+        pending = { span, result };
       }
     } catch (error) {
       // The pool may dispose the backend once this call settles: let a running chunk finish first.
@@ -183,7 +215,7 @@ export class VadChunker {
     const parts: ChunkTranscription[] = [];
     let language = request.language;
     const ready: AudioChunk[] = [];
-    let running: { chunks: AudioChunk[]; results: Array<Promise<TranscriptionResult>> } | undefined;
+    let running: { spans: ChunkSpan[]; results: Array<Promise<TranscriptionResult>> } | undefined;
     let summary: ChunkingSummary | undefined;
     // Settled once a chunk with text has come back: with the language it reports, or with
     // none from an engine that does not detect languages (then nothing waits for one).
@@ -191,13 +223,13 @@ export class VadChunker {
     const wanted = () => (languageSettled ? batchSize : 1);
     const settle = async () => {
       if (!running) return;
-      const { chunks: sent, results } = running;
+      const { spans, results } = running;
       running = undefined;
       const settled = await Promise.allSettled(results);
       for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
-      sent.forEach((chunk, index) => {
+      spans.forEach((span, index) => {
         const transcription = (settled[index] as PromiseFulfilledResult<TranscriptionResult>).value;
-        parts.push({ start: chunk.start / VAD_SAMPLE_RATE, end: (chunk.start + chunk.audio.length) / VAD_SAMPLE_RATE, result: transcription });
+        parts.push({ ...span, result: transcription });
         if (!languageSettled && transcription.text.trim() !== '') {
           language = transcription.language || undefined;
           languageSettled = true;
@@ -218,10 +250,11 @@ export class VadChunker {
         }
         if (ready.length === 0) break;
         const group = ready.splice(0, wanted());
-        const results = backend.transcribeBatch!(group.map((chunk) => ({ ...request, language, audio: chunk.audio, sampleRate: VAD_SAMPLE_RATE })));
+        const spans = group.map(spanOf);
+        const results = backend.transcribeBatch!(group.map((chunk) => ({ ...request, language, audio: handOverAudio(chunk.audio), sampleRate: VAD_SAMPLE_RATE })));
         // Observed by settle(); this only keeps a failure from being "unhandled" while the next group is cut.
         for (const result of results) result.catch(() => {});
-        running = { chunks: group, results };
+        running = { spans, results };
       }
     } catch (error) {
       // The pool may dispose the backend once this call settles: let a running group finish first.
@@ -242,7 +275,9 @@ export class VadChunker {
    */
   async *chunks(audio: LongAudioSource, signal?: AbortSignal): AsyncGenerator<AudioChunk, ChunkingSummary, undefined> {
     const thresholdSamples = this.options.thresholdSeconds * VAD_SAMPLE_RATE;
-    const retained = new RetainedAudio();
+    // Room for a whole unchunked source (and the block that shows it is longer): up to the
+    // threshold, the audio is copied once, as it arrives, and handed over as it is.
+    const retained = new RetainedAudio(thresholdSamples + MAX_BLOCK);
     let total = 0;
     let planner: VadChunkPlanner | undefined;
     let stream: SpeechDetectorStream | undefined;
@@ -268,7 +303,7 @@ export class VadChunker {
       retained.release(planner.retainFrom);
     }
     if (!planner) {
-      yield { start: 0, audio: retained.view(0, total).slice() };
+      yield { start: 0, audio: retained.takeAll() };
       return { totalSamples: total, chunked: false };
     }
     const from = planner.windows * VAD_WINDOW_SAMPLES;
