@@ -34,7 +34,8 @@ export interface CatalogModel {
 
 /**
  * `backend` (leased for `model`) as one request sees it: counted in the model's
- * `onTheWay` from now until the request hands over its first piece, or calls `done()`
+ * `onTheWay` from now until the request hands over its first piece or opens a streaming
+ * session on the engine (whose audio never goes through a batch), or calls `done()`
  * (idempotent; call it when the request ends, in case it never did). A batch forming for
  * the model waits for such requests a little (core's RequestBatcher, `expected`).
  */
@@ -58,7 +59,13 @@ export function onTheWay<B extends AsrBackend>(model: CatalogModel, backend: B):
       return backend.transcribeBatch!(requests);
     },
   );
-  return { backend: announced, done };
+  if (typeof backend.openStream !== 'function') return { backend: announced, done };
+  const openStream: NonNullable<AsrBackend['openStream']> = (options) => {
+    done();
+    return backend.openStream!(options);
+  };
+  const streaming = new Proxy(announced, { get: (target, property) => (property === 'openStream' ? openStream : Reflect.get(target, property)) });
+  return { backend: streaming, done };
 }
 
 @injectable()

@@ -104,11 +104,13 @@ export class TranscriptionService {
     async function* events(): AsyncGenerator<TranscriptStreamEvent, void, undefined> {
       // Leased on the first next(): a generator closed before it starts never runs its finally.
       const lease = await pool.acquire<AsrBackend>(model, job.signal);
+      // Until its first piece reaches the model, a batch forming there waits for it a little.
+      const { backend, done } = onTheWay(model, lease.backend);
       try {
         const results: Array<TranscriptionResult & { duration: number }> = [];
         for (const channel of job.diarization ? [0, 1] : [undefined]) {
           const audio = await openAudioStream(path, { ...decode, probe, ...(channel === undefined ? {} : { channel }) });
-          const session = live.openOnBackend(lease.backend, {
+          const session = live.openOnBackend(backend, {
             sampleRate: 16000,
             segmentation: { type: 'chunks' },
             language: base.language,
@@ -157,6 +159,7 @@ export class TranscriptionService {
           usage: { type: 'duration', seconds: Math.round(results[0]!.duration * 1000) / 1000 },
         };
       } finally {
+        done();
         lease.release();
       }
     }

@@ -107,6 +107,27 @@ describe('batching across requests', () => {
     expect(next).toEqual([await transcribe('plain', tones[3]!), await transcribe('plain', tones[4]!), await transcribe('plain', tones[5]!)]);
   }, 60_000);
 
+  it('batches the piece of a stream=true request with the others, and counts it as on its way only until then', async () => {
+    const expected = (await transcribe('plain', tones[1]!)) as { text: string };
+    const before = scriptedControl.events.length;
+    const file = await toFile(await readFile(tones[1]!), 'tone.wav');
+    const events: Array<{ type: string; text?: string }> = [];
+    // The answer starts with the first event, which needs the batch: read it meanwhile.
+    const streamed = (async () => {
+      const stream = await client.audio.transcriptions.create({ file, model: 'batched', stream: true });
+      for await (const event of stream) events.push(event as never);
+    })();
+    // The window outlasts the test: the stream's piece waits for two more. Once it is in
+    // the batcher's line the stream no longer counts as on its way.
+    await until(() => server.catalog.pool.usage().find((usage) => usage.slug === 'batched')!.active === 1 && server.catalog.get('batched').onTheWay.count === 0);
+    const others = await Promise.all([transcribe('batched', tones[0]!), transcribe('batched', tones[2]!)]);
+    await streamed;
+    expect(batchesSince(before).map((event) => event.size)).toEqual([BATCH]);
+    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: expected.text });
+    expect(others).toEqual([await transcribe('plain', tones[0]!), await transcribe('plain', tones[2]!)]);
+    expect(server.catalog.get('batched').onTheWay.count).toBe(0);
+  }, 60_000);
+
   it('leaves engines without batching as they were: one transcribe call per request, queued behind max_concurrency', async () => {
     const before = scriptedControl.events.length;
     const results = await Promise.all(tones.slice(0, 3).map((tone) => transcribe('plain', tone)));

@@ -67,6 +67,22 @@ describe('onTheWay', () => {
     expect(catalogModel.onTheWay.count).toBe(0);
   });
 
+  it('stops counting when the request opens a streaming session on the engine, and offers openStream only where the backend has it', async () => {
+    const catalogModel = model();
+    const opened: unknown[] = [];
+    const backend: AsrBackend = { ...fakeBackend(true), openStream: async (options) => (opened.push(options), {}) as never };
+    const { backend: seen, done } = onTheWay(catalogModel, backend);
+    expect(catalogModel.onTheWay.count).toBe(1);
+    const options = { sampleRate: 16000, signal: new AbortController().signal };
+    await seen.openStream!(options);
+    expect(opened).toEqual([options]);
+    expect(catalogModel.onTheWay.count).toBe(0);
+    await seen.openStream!(options);
+    done();
+    expect(catalogModel.onTheWay.count).toBe(0);
+    expect(onTheWay(model(), fakeBackend(true)).backend.openStream).toBeUndefined();
+  });
+
   it('offers no transcribeBatch where the backend has none', () => {
     expect(onTheWay(model(), fakeBackend(false)).backend.transcribeBatch).toBeUndefined();
     expect(typeof onTheWay(model(), fakeBackend(true)).backend.transcribeBatch).toBe('function');
