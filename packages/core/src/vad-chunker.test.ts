@@ -551,6 +551,24 @@ describe('VadChunker: handing pieces over', () => {
     expect(batching.batches.map((batch) => batch.length)).toEqual([3, 1]);
   });
 
+  it('with a threshold of hours, still sends short and long unchunked sources whole (its window grows past its first size)', async () => {
+    const chunker = new VadChunker(amplitudeDetector, { ...DEFAULT_LONG_AUDIO_OPTIONS, thresholdSeconds: 1e9 });
+    for (const seconds of [3, 300]) {
+      const samples = audio([1, false], [seconds - 2, true], [1, false]);
+      const received: Float32Array[] = [];
+      const { backend } = fakeBackend({
+        transcribe: async (piece) => {
+          received.push(receive(piece).audio);
+          return { text: 'ok', language: 'en', segments: [], words: [] };
+        },
+      });
+      expect(await chunker.transcribe(backend, blocks(samples, 1 << 16).source, request)).toMatchObject({ text: 'ok', duration: seconds });
+      expect(received).toHaveLength(1);
+      expect(received[0]!.length).toBe(samples.length);
+      expect(received[0]).toEqual(samples);
+    }
+  });
+
   it("hands over a short source as one piece, never the caller's own array", async () => {
     const chunker = new VadChunker(amplitudeDetector, DEFAULT_LONG_AUDIO_OPTIONS);
     const samples = audio([2, false], [5, true], [3, false]);

@@ -61,6 +61,9 @@ function aborted(signal: AbortSignal | undefined): void {
 /** Samples appended at a time: a whole recording passed as one array is still retained only in part. */
 const MAX_BLOCK = 1 << 16;
 
+/** Largest first window of retained audio, in samples (16 MiB, 262 s). */
+const MAX_INITIAL_RETAINED = 1 << 22;
+
 async function* blocks(source: LongAudioSource): AsyncGenerator<Float32Array, void, undefined> {
   for await (const block of ArrayBuffer.isView(source) ? [source] : source) {
     for (let offset = 0; offset < block.length; offset += MAX_BLOCK) yield block.subarray(offset, offset + MAX_BLOCK);
@@ -276,8 +279,9 @@ export class VadChunker {
   async *chunks(audio: LongAudioSource, signal?: AbortSignal): AsyncGenerator<AudioChunk, ChunkingSummary, undefined> {
     const thresholdSamples = this.options.thresholdSeconds * VAD_SAMPLE_RATE;
     // Room for a whole unchunked source (and the block that shows it is longer): up to the
-    // threshold, the audio is copied once, as it arrives, and handed over as it is.
-    const retained = new RetainedAudio(thresholdSamples + MAX_BLOCK);
+    // threshold, the audio is copied once, as it arrives, and handed over as it is. (A
+    // threshold set above a few minutes starts smaller and grows as before.)
+    const retained = new RetainedAudio(Math.min(thresholdSamples + MAX_BLOCK, MAX_INITIAL_RETAINED));
     let total = 0;
     let planner: VadChunkPlanner | undefined;
     let stream: SpeechDetectorStream | undefined;
