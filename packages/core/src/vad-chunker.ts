@@ -162,8 +162,10 @@ export class VadChunker {
   async transcribe(backend: AsrBackend, audio: LongAudioSource, request: LongAudioRequest): Promise<TranscriptionResult & { duration: number }> {
     if (backend.capabilities.longForm) {
       const whole = await collect(audio, request.signal);
+      // Read before: a backend in another thread may take the array's buffer with it.
+      const duration = whole.length / VAD_SAMPLE_RATE;
       const result = await backend.transcribe({ ...request, audio: whole, sampleRate: VAD_SAMPLE_RATE });
-      return { ...result, duration: whole.length / VAD_SAMPLE_RATE };
+      return { ...result, duration };
     }
     const batchSize = backend.transcribeBatch ? Math.floor(backend.capabilities.maxBatchSize ?? 1) : 1;
     if (batchSize > 1) return this.#transcribeBatched(backend, audio, request, batchSize);

@@ -255,17 +255,21 @@ export class ServerMetrics {
       const asr = backend as AsrBackend;
       const transcribe = asr.transcribe.bind(asr);
       const transcribeBatch = asr.transcribeBatch?.bind(asr);
+      // A piece's audio may go to the engine's thread with it (core's chunker hands its
+      // pieces over, and the worker client transfers their buffers: the arrays read as empty
+      // afterwards), so its length is taken when the call is made.
+      const seconds = (request: TranscribeRequest) => request.audio.length / request.sampleRate;
       return new Proxy(asr, {
         get: (target, property) => {
           if (property === 'transcribeBatch' && transcribeBatch) {
             // Each piece counts its own audio and the time until it settled.
             return (requests: readonly TranscribeRequest[]) => {
               const started = performance.now();
+              const durations = requests.map(seconds);
               const results = transcribeBatch(requests);
               results.forEach((result, index) => {
-                const request = requests[index]!;
                 result.then(
-                  () => this.#audio(slug, request.task, request.audio.length / request.sampleRate, performance.now() - started),
+                  () => this.#audio(slug, requests[index]!.task, durations[index]!, performance.now() - started),
                   () => undefined,
                 );
               });
@@ -275,8 +279,9 @@ export class ServerMetrics {
           if (property !== 'transcribe') return passThrough(target, property);
           return async (request: TranscribeRequest) => {
             const started = performance.now();
+            const duration = seconds(request);
             const result = await transcribe(request);
-            this.#audio(slug, request.task, request.audio.length / request.sampleRate, performance.now() - started);
+            this.#audio(slug, request.task, duration, performance.now() - started);
             return result;
           };
         },

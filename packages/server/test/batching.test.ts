@@ -27,8 +27,12 @@ beforeAll(async () => {
     {
       batched: { repo: 'fixtures/batched', ...SCRIPTED, engineOptions: { batch: 8 } },
       plain: { repo: 'fixtures/plain', ...SCRIPTED },
+      // Engines that take each piece's audio away with them, as a model in a worker thread
+      // does: one is given the recording whole, the other its pieces as core's chunker cuts them.
+      taking: { repo: 'fixtures/taking', ...SCRIPTED, engineOptions: { batch: 8, takeAudio: true } },
+      'taking-pieces': { repo: 'fixtures/taking-pieces', ...SCRIPTED, engineOptions: { batch: 8, takeAudio: true, longForm: false } },
     },
-    { batchWindowMs: 600_000, batchMaxSize: BATCH, maxLoadedModels: 2 },
+    { batchWindowMs: 600_000, batchMaxSize: BATCH, maxLoadedModels: 4 },
   );
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   // Six different lengths, so that every answer is different (the scripted words follow the length).
@@ -128,6 +132,30 @@ describe('batching across requests', () => {
     expect(server.catalog.get('batched').onTheWay.count).toBe(0);
   }, 60_000);
 
+  it('answers and counts every second of audio when the engine takes the pieces\' audio away with it', async () => {
+    const audioSeconds = async (model: string) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text.split('\n').find((row) => row.startsWith(`talkies_audio_seconds_total{model="${model}",task="transcribe"}`));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const sequential = [];
+    for (const tone of tones) sequential.push(await transcribe('plain', tone));
+    const total = [2.5, 4, 6.3, 8, 11.2, 3.1].reduce((sum, seconds) => sum + seconds, 0);
+    for (const model of ['taking', 'taking-pieces']) {
+      const secondsBefore = await audioSeconds(model);
+      const before = scriptedControl.events.length;
+      const concurrent = await Promise.all(tones.map((tone) => transcribe(model, tone)));
+      // Durations included: read before the audio went.
+      expect(concurrent).toEqual(sequential);
+      const batches = scriptedControl.events.slice(before).filter((event) => event.model === model && event.event === 'batch-start');
+      expect(batches.map((event) => event.size)).toEqual([BATCH, BATCH]);
+      expect(batches.reduce((sum, event) => sum + event.seconds!, 0)).toBeCloseTo(total, 3);
+      // The request arrays read as empty once the engine took their buffers; the metric
+      // still counts the audio each piece had when it was sent.
+      expect((await audioSeconds(model)) - secondsBefore).toBeCloseTo(total, 3);
+    }
+  }, 60_000);
+
   it('leaves engines without batching as they were: one transcribe call per request, queued behind max_concurrency', async () => {
     const before = scriptedControl.events.length;
     const results = await Promise.all(tones.slice(0, 3).map((tone) => transcribe('plain', tone)));
@@ -142,6 +170,8 @@ describe('batching across requests', () => {
     expect(ps.models.map((model: { id: string; max_concurrency: number }) => [model.id, model.max_concurrency]).sort()).toEqual([
       ['batched', 1],
       ['plain', 1],
+      ['taking', 1],
+      ['taking-pieces', 1],
     ]);
   }, 60_000);
 });
