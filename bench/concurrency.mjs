@@ -146,7 +146,9 @@ async function main() {
     await writeFixtures(modelsRoot, { only: new Set([SLUG]) });
     process.stderr.write(`generated ${SLUG} in ${Math.round(performance.now() - started)} ms into ${modelDir}\n`);
   }
-  const [{ startServer }] = await Promise.all([importBuilt('packages/server/dist/index.js')]);
+  const [{ startServer, tuneMalloc }] = await Promise.all([importBuilt('packages/server/dist/index.js')]);
+  // As `talkies serve` does before its model threads start (TALKIES_MALLOC_TUNING=off: glibc's defaults).
+  const malloc = tuneMalloc();
 
   const work = await mkdtemp(join(os.tmpdir(), 'talkies-bench-concurrency-'));
   const servers = {};
@@ -239,7 +241,7 @@ async function main() {
     lines.push(`date      ${new Date().toISOString()}`);
     lines.push(`machine   ${os.availableParallelism()} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
     lines.push(`node      ${process.version}`);
-    lines.push(`malloc    ${mallocSettings()}`);
+    lines.push(`malloc    ${mallocSettings(process.env, malloc)}`);
     lines.push(`servers   max_concurrency 1; unbatched: TALKIES_BATCH_MAX_SIZE=1; batched: TALKIES_BATCH_MAX_SIZE=${batch}, TALKIES_BATCH_WINDOW_MS=${windowMs}, TALKIES_BATCH_LINGER_MS=${lingerMs}`);
     lines.push(`          engine declares transcribeBatch: ${batching ? 'yes' : 'NO (both servers decode one request at a time)'}`);
     const { defaultInferenceThreads } = await importBuilt('packages/core/dist/index.js');

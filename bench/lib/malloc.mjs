@@ -1,12 +1,17 @@
 /**
  * The glibc malloc settings a benchmark ran under (children inherit them). onnxruntime's and
  * Node's transient buffers of a few MB are trimmed back to the system by default and
- * page-faulted in again on the next call; `MALLOC_TRIM_THRESHOLD_` and
- * `MALLOC_MMAP_THRESHOLD_` change that (see README, "Memory allocator").
+ * page-faulted in again on the next call; the server's `tuneMalloc` (which `talkies serve`
+ * applies) or the `MALLOC_*` variables change that (docs/deploy.md).
  */
 const NAMES = ['MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX'];
 
-export function mallocSettings(environment = process.env) {
+export function mallocSettings(environment = process.env, tuning = undefined) {
+  if (tuning?.applied) {
+    const { arenaMax, trimThreshold, mmapThreshold } = tuning.settings;
+    return `set in the process as \`talkies serve\` sets it (mallopt): arena max ${arenaMax}, trim threshold ${trimThreshold / 2 ** 20} MiB, mmap threshold ${mmapThreshold / 2 ** 20} MiB`;
+  }
   const set = NAMES.filter((name) => environment[name] !== undefined).map((name) => `${name}=${environment[name]}`);
-  return set.length > 0 ? set.join(' ') : 'glibc defaults (no MALLOC_* variables)';
+  const described = set.length > 0 ? set.join(' ') : 'glibc defaults (no MALLOC_* variables)';
+  return tuning ? `${described} (not tuned: ${tuning.reason})` : described;
 }

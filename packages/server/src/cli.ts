@@ -8,6 +8,7 @@ import './v8-workarounds.js';
 import { access } from 'node:fs/promises';
 import { engineContext, loadModels, SpeechError, type DownloadProgress } from '@talkies/core';
 import { engineBaseDirectories, loadConfig } from './config.js';
+import { tuneMalloc } from './malloc-tuning.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: talkies <command>
@@ -25,7 +26,10 @@ function fail(error: unknown): never {
 }
 
 async function serve(): Promise<void> {
+  // Before any model thread exists (see malloc-tuning.ts).
+  const malloc = tuneMalloc();
   const running = await startServer();
+  running.logger.info(malloc.applied ? { malloc: malloc.settings } : { malloc: `left as it is: ${malloc.reason}` }, 'memory allocator');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -59,6 +59,13 @@ describe('talkies CLI', () => {
       body: JSON.stringify({ model: 'espeak', input: 'Goodbye.', response_format: 'wav' }),
     });
     expect(speech.status).toBe(200);
+    // glibc's allocator was set before the models loaded (malloc-tuning.ts), or left as it is, saying why.
+    const allocator = output.split('\n').find((line) => line.includes('"msg":"memory allocator"'));
+    expect(allocator).toBeDefined();
+    const onGlibc = Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
+    const inherited = ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'TALKIES_MALLOC_TUNING'].some((name) => process.env[name] !== undefined);
+    if (onGlibc && !inherited) expect(JSON.parse(allocator!).malloc).toEqual({ arenaMax: 1, trimThreshold: 256 * 2 ** 20, mmapThreshold: 32 * 2 ** 20 });
+    else expect(JSON.parse(allocator!).malloc).toMatch(/^left as it is: /);
     child.removeAllListeners('exit');
     const exited = new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
     child.kill('SIGTERM');
