@@ -6,9 +6,9 @@
  * at the top of a thread's heap back to the system; the model's next call takes it again,
  * page fault by page fault. onnxruntime-node copies every output into a fresh buffer (the
  * logits of every step, the caches of every prompt step), so a model thread frees and
- * faults in megabytes per call. Where a page fault is expensive (about 10 µs on the VM the
- * benchmarks ran on, against well under 1 µs on bare metal) that was a third of a Whisper
- * request's time. With one arena for the process, and freed memory kept up to
+ * faults in megabytes per call, which is dear where a page fault is expensive (about 10 µs
+ * on the VM the benchmarks ran on, against well under 1 µs on bare metal). With one arena
+ * for the process, and freed memory kept up to
  * {@link TRIM_THRESHOLD} bytes (and blocks under {@link MMAP_THRESHOLD} taken from the heap,
  * not mapped and unmapped each time), the pages stay in the process
  * (docs/benchmarks.md, "Page faults in the model's thread").
