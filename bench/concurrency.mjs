@@ -47,18 +47,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { quantile } from './lib/stats.mjs';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
 const SECONDS = 30;
 const CLIENT_ENVIRONMENT_FLAG = 'TALKIES_BENCH_CONCURRENCY_CLIENT';
 const TARGET_SPEEDUP = 2;
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
-}
 
 
 /** A multipart body for the transcription request, built once and sent many times. */

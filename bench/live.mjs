@@ -33,6 +33,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SERVER_FLAG = 'TALKIES_BENCH_LIVE_SERVER';
@@ -41,12 +42,6 @@ const PIECE = RATE / 50;
 const GAP_SECONDS = 1.5;
 const PHRASES = ['the weather is fine today and the trains are on time', 'please bring an umbrella to the station', 'we will meet again at seven'];
 const run = promisify(execFile);
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
-}
 
 function median(values) {
   if (values.length === 0) return NaN;

@@ -22,17 +22,12 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
 const SECONDS = 30;
 const SAMPLE_RATE = 16000;
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
-}
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 

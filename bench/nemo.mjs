@@ -37,6 +37,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'parakeet-test-v3-dimensions';
@@ -49,12 +50,6 @@ const { values } = parseArgs({
     threads: { type: 'string' },
   },
 });
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
-}
 
 const median = (list) => {
   const sorted = [...list].sort((a, b) => a - b);

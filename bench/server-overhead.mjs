@@ -52,6 +52,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { quantile } from './lib/stats.mjs';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const TARGET_RATIO = 1.1;
@@ -159,12 +160,6 @@ function parseOptions() {
     throw new Error(`--client must be 'process' or 'inline', got '${options.client}'`);
   }
   return options;
-}
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
 }
 
 /** The HTTP side: batches of requests, from a forked load generator or from this process. */

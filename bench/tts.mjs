@@ -39,6 +39,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const FIRST_BYTE_TARGET = 1.3;
@@ -66,12 +67,6 @@ function parseOptions() {
     if (!Number.isInteger(value) || value < minimum) throw new Error(`--${name} must be a whole number of at least ${minimum}`);
   }
   return options;
-}
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
 }
 
 const median = (values) => {

@@ -57,6 +57,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mallocSettings } from './lib/malloc.mjs';
+import { importBuilt } from './lib/built.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
@@ -64,12 +65,6 @@ const SAMPLE_RATE = 16000;
 const TARGET_BARE = 1.15;
 const TARGET_TJS = 0.8;
 const TARGET_BATCHED_TJS = 0.6;
-
-function importBuilt(relativePath) {
-  const path = join(root, relativePath);
-  if (!existsSync(path)) throw new Error(`${relativePath} is missing; build first with \`pnpm exec tsc -b\``);
-  return import(pathToFileURL(path).href);
-}
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
