@@ -8,10 +8,9 @@
  * logits of every step, the caches of every prompt step), so a model thread frees and
  * faults in megabytes per call, which is dear where a page fault is expensive (about 10 µs
  * on the VM the benchmarks ran on, against well under 1 µs on bare metal). With one arena
- * for the process, and freed memory kept up to
- * {@link TRIM_THRESHOLD} bytes (and blocks under {@link MMAP_THRESHOLD} taken from the heap,
- * not mapped and unmapped each time), the pages stay in the process
- * (docs/benchmarks.md, "Page faults in the model's thread").
+ * for the process, freed memory kept up to {@link TRIM_THRESHOLD} bytes, and blocks under
+ * {@link MMAP_THRESHOLD} taken from the heap (not mapped and unmapped each time), the pages
+ * stay in the process (docs/benchmarks.md, "Page faults in the model's thread").
  *
  * `talkies serve` applies this at start, before any model thread exists, through
  * `mallopt` (koffi). It leaves the allocator alone when the environment already sets
