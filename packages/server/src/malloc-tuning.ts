@@ -34,22 +34,26 @@ export type MallocTuning =
   | { applied: true; settings: Record<'arenaMax' | 'trimThreshold' | 'mmapThreshold', number> }
   | { applied: false; reason: string };
 
-const ENVIRONMENT_VARIABLES = ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_'];
-
-/** The glibc version this process runs on, or undefined (not Linux, or another libc). */
-function glibcVersion(): string | undefined {
-  if (process.platform !== 'linux') return undefined;
+/** Whether this process runs on glibc (Linux with glibc, not musl). */
+export function onGlibc(): boolean {
+  if (process.platform !== 'linux') return false;
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime;
+  return header?.glibcVersionRuntime !== undefined;
+}
+
+/** The variables of `environment` that set glibc's allocator themselves (then left as they say). */
+export function mallocVariablesSet(environment: NodeJS.ProcessEnv): string[] {
+  const set = ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_'].filter((name) => environment[name] !== undefined);
+  if (/glibc\.malloc\./.test(environment.GLIBC_TUNABLES ?? '')) set.push('GLIBC_TUNABLES');
+  return set;
 }
 
 /** Sets glibc's allocator as described above, unless told or found not to; says what it did. */
 export function tuneMalloc(environment: NodeJS.ProcessEnv = process.env): MallocTuning {
   if ((environment.TALKIES_MALLOC_TUNING ?? '').trim().toLowerCase() === 'off') return { applied: false, reason: 'TALKIES_MALLOC_TUNING=off' };
-  const set = ENVIRONMENT_VARIABLES.filter((name) => environment[name] !== undefined);
-  if (/glibc\.malloc\./.test(environment.GLIBC_TUNABLES ?? '')) set.push('GLIBC_TUNABLES');
+  const set = mallocVariablesSet(environment);
   if (set.length > 0) return { applied: false, reason: `the environment sets ${set.join(', ')}` };
-  if (glibcVersion() === undefined) return { applied: false, reason: 'not glibc' };
+  if (!onGlibc()) return { applied: false, reason: 'not glibc' };
   let mallopt: (parameter: number, value: number) => number;
   try {
     // koffi is a dependency, but a platform without its prebuilt binary must still start.

@@ -11,10 +11,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { tuneMalloc } from '../src/malloc-tuning.js';
+import { onGlibc, tuneMalloc } from '../src/malloc-tuning.js';
 
 const built = fileURLToPath(new URL('../dist/malloc-tuning.js', import.meta.url));
-const onGlibc = Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
 
 /** Twelve buffers of 3 MB held together, then freed (their buffers detached), 30 times over. */
 const CHURN = `
@@ -50,7 +49,7 @@ const steady = (rounds: number[]) => rounds.slice(5).reduce((sum, count) => sum 
 
 describe('the allocator settings of `talkies serve`', () => {
   it('keeps a model thread\'s freed buffers in the process instead of faulting them in on every call (on glibc)', async () => {
-    if (!onGlibc) {
+    if (!onGlibc()) {
       // Nothing to set elsewhere (macOS, musl): the server starts with the allocator as it is.
       expect(tuneMalloc({})).toEqual({ applied: false, reason: 'not glibc' });
       return;
