@@ -141,9 +141,9 @@ async function main() {
     await writeFixtures(modelsRoot, { only: new Set([SLUG]) });
     process.stderr.write(`generated ${SLUG} in ${Math.round(performance.now() - started)} ms into ${modelDir}\n`);
   }
-  const [{ startServer, tuneMalloc }] = await Promise.all([importBuilt('packages/server/dist/index.js')]);
-  // As `talkies serve` does before its model threads start (TALKIES_MALLOC_TUNING=off: glibc's defaults).
-  const malloc = tuneMalloc();
+  const [{ startServer, tuneMallocAtStart }] = await Promise.all([importBuilt('packages/server/dist/index.js')]);
+  // What the process started with (the call at the top of the script executed it again with glibc's variables).
+  const malloc = tuneMallocAtStart();
 
   const work = await mkdtemp(join(os.tmpdir(), 'talkies-bench-concurrency-'));
   const servers = {};
@@ -183,9 +183,11 @@ async function main() {
         client.send({ url: `${servers[mode].url}/v1/audio/transcriptions`, bodyFile, contentType, clients, requests: perClient });
       });
 
-    // Warm-up: one request on each server (first-call costs, page cache).
+    // Warm-up: one request from each of the most clients on each server (first-call costs,
+    // page cache, and the buffers of the largest batch, which a busy server has made long since).
+    const most = Math.max(...clientCounts);
     for (const mode of ['unbatched', 'batched']) {
-      const warm = await load(mode, 1, 1);
+      const warm = await load(mode, most, 1);
       if (warm.errors.length > 0) throw new Error(`warm-up on ${mode} failed: ${warm.errors[0]}`);
     }
 
@@ -252,7 +254,6 @@ async function main() {
     }
     lines.push('');
     const find = (round, mode, clients) => results.find((row) => row.round === round && row.mode === mode && row.clients === clients);
-    const most = Math.max(...clientCounts);
     const least = Math.min(...clientCounts);
     // A ratio of two cases, taken within each round; the median over the rounds, and each round's.
     const ratio = (numerator, denominator) => {
@@ -296,6 +297,8 @@ if (process.env[CLIENT_ENVIRONMENT_FLAG] === '1') {
   process.on('message', async (job) => process.send(await runClients(job)));
   process.on('disconnect', () => process.exit(0));
 } else {
+  // As `talkies serve` does before anything else (TALKIES_MALLOC_TUNING=off: glibc's defaults).
+  (await importBuilt('packages/server/dist/malloc-tuning.js')).tuneMallocAtStart();
   try {
     process.exitCode = await main();
   } catch (error) {

@@ -5,16 +5,22 @@
  *
  * The model is `whisper-test-base` (whisper-base's dimensions, generated like
  * bench/whisper.mjs does into $TMPDIR/talkies-bench-whisper, shared with it). Each run is a
- * fresh process (the settings are the process's): tuned (`tuneMalloc()`, as the CLI does)
- * or with glibc's defaults (`TALKIES_MALLOC_TUNING=off`), the two alternating, `--runs`
- * each. A run loads the engine as the server does (its worker thread, two onnxruntime
- * threads by default), transcribes one 30 s piece (random audio: the model always writes
- * 102 tokens a window) once to warm up, then `--requests` times one after the other, then
- * eight at once with `transcribeBatch`. Reported: the median time of one request and of the
- * batch, the page faults of the process per request (the audio is made before counting),
- * and the ratios default / tuned.
+ * fresh process (the settings are the process's), in one of three modes, alternating,
+ * `--runs` each:
  *
- *   node bench/malloc.mjs [--runs 3] [--requests 4] [--model-dir DIR]
+ *   start     `tuneMallocAtStart()` first, as `talkies serve` does: the process executes
+ *             itself again with glibc's variables set;
+ *   mallopt   `tuneMalloc()`: the same settings through `mallopt` in the running process;
+ *   defaults  glibc's defaults.
+ *
+ * A run loads the engine as the server does (its worker thread, two onnxruntime threads by
+ * default), warms up with one 30 s piece (random audio: the model always writes 102 tokens
+ * a window) and one batch of eight, then transcribes `--requests` pieces one after the
+ * other and two batches of eight with `transcribeBatch`. Reported: the median time of one
+ * request and of a batch, the page faults of the process per request (the audio is made
+ * before counting), and each mode's times over those of `start`.
+ *
+ *   node bench/malloc.mjs [--runs 3] [--requests 4] [--modes start,mallopt,defaults] [--model-dir DIR]
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,12 +34,13 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
 const SECONDS = 30;
 const SAMPLE_RATE = 16000;
+const MODES = ['start', 'mallopt', 'defaults'];
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-async function child({ modelDir, requests }) {
-  const { tuneMalloc } = await importBuilt('packages/server/dist/index.js');
-  const tuning = tuneMalloc();
+async function child({ modelDir, requests, mode }) {
+  const { tuneMalloc, tuneMallocAtStart } = await importBuilt('packages/server/dist/malloc-tuning.js');
+  const tuning = mode === 'start' ? tuneMallocAtStart() : mode === 'mallopt' ? tuneMalloc() : { applied: false };
   const { default: engine } = await importBuilt('packages/engine-whisper/dist/index.js');
   const backend = engine.createBackend({
     modelId: SLUG, entry: { repo: `talkies-fixtures/${SLUG}`, executor: 'whisper' },
@@ -46,9 +53,10 @@ async function child({ modelDir, requests }) {
   const audio = () => Float32Array.from({ length: SECONDS * SAMPLE_RATE }, () => ((seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5) * 0.2);
   const request = () => ({ audio: audio(), sampleRate: SAMPLE_RATE, language: 'en', task: 'transcribe', timestamps: false, signal: new AbortController().signal });
   await backend.transcribe(request());
+  await Promise.all(backend.transcribeBatch(Array.from({ length: 8 }, request)));
   // Every request's audio is made before the clock and the fault count start.
   const singles = Array.from({ length: requests }, request);
-  const batch = Array.from({ length: 8 }, request);
+  const batches = Array.from({ length: 2 }, () => Array.from({ length: 8 }, request));
   const faults = () => process.resourceUsage().minorPageFault;
   const single = [];
   const before = faults();
@@ -58,32 +66,39 @@ async function child({ modelDir, requests }) {
     single.push(performance.now() - started);
   }
   const singleFaults = (faults() - before) / requests;
+  const batchTimes = [];
   const batchFaultsBefore = faults();
-  const started = performance.now();
-  await Promise.all(backend.transcribeBatch(batch));
-  const batchMs = performance.now() - started;
-  const batchFaults = (faults() - batchFaultsBefore) / 8;
+  for (const batch of batches) {
+    const started = performance.now();
+    await Promise.all(backend.transcribeBatch(batch));
+    batchTimes.push(performance.now() - started);
+  }
+  const batchFaults = (faults() - batchFaultsBefore) / (8 * batches.length);
   await backend.dispose();
-  process.stdout.write(`${JSON.stringify({ tuned: tuning.applied, singleMs: median(single), singleFaults, batchMs, batchFaults })}\n`);
+  process.stdout.write(`${JSON.stringify({ tuning, singleMs: median(single), singleFaults, batchMs: Math.min(...batchTimes), batchFaults })}\n`);
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, requests: { type: 'string', default: '4' }, 'model-dir': { type: 'string' }, child: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, requests: { type: 'string', default: '4' }, modes: { type: 'string', default: MODES.join(',') }, 'model-dir': { type: 'string' }, child: { type: 'string' } } });
   const modelsRoot = values['model-dir'] ?? join(os.tmpdir(), 'talkies-bench-whisper');
   const modelDir = join(modelsRoot, 'models', SLUG);
-  if (values.child) return child({ modelDir, requests: Number(values.requests) });
+  if (values.child) return child({ modelDir, requests: Number(values.requests), mode: values.child });
+  const modes = values.modes.split(',');
+  if (modes.length === 0 || modes.some((mode) => !MODES.includes(mode))) throw new Error(`--modes lists some of ${MODES.join(', ')}`);
   if (!existsSync(join(modelDir, 'onnx', 'decoder_model_merged.onnx'))) {
     const { writeFixtures } = await importBuilt('packages/engine-whisper/dist/testing/index.js');
     await writeFixtures(modelsRoot, { only: new Set([SLUG]) });
   }
-  const results = { tuned: [], defaults: [] };
+  const results = Object.fromEntries(modes.map((mode) => [mode, []]));
   for (let run = 0; run < Number(values.runs); run++) {
-    for (const mode of run % 2 === 0 ? ['tuned', 'defaults'] : ['defaults', 'tuned']) {
-      const environment = { ...process.env, TALKIES_MALLOC_TUNING: mode === 'tuned' ? 'on' : 'off' };
-      for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES']) delete environment[name];
-      const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--child', '--requests', values.requests, '--model-dir', modelsRoot], { env: environment, maxBuffer: 1 << 20 });
+    // The order turns by one each run, so that no mode always runs first.
+    for (const mode of modes.map((_, index) => modes[(index + run) % modes.length])) {
+      const environment = { ...process.env };
+      for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING']) delete environment[name];
+      const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, '--requests', values.requests, '--model-dir', modelsRoot], { env: environment, maxBuffer: 1 << 20 });
       const result = JSON.parse(stdout.trim().split('\n').at(-1));
-      if (result.tuned !== (mode === 'tuned')) throw new Error(`run ${run} (${mode}): the allocator was ${result.tuned ? '' : 'not '}tuned`);
+      const expected = { start: 'environment', mallopt: 'mallopt', defaults: undefined }[mode];
+      if (result.tuning.via !== expected) throw new Error(`run ${run + 1} (${mode}): the allocator was ${result.tuning.applied ? `tuned through ${result.tuning.via}` : `not tuned (${result.tuning.reason ?? 'defaults'})`}`);
       results[mode].push(result);
       process.stderr.write(`run ${run + 1} ${mode.padEnd(8)} one request ${result.singleMs.toFixed(0)} ms (${Math.round(result.singleFaults)} faults), batch of 8 ${result.batchMs.toFixed(0)} ms (${Math.round(result.batchFaults)} faults a request)\n`);
     }
@@ -94,8 +109,7 @@ async function main() {
     singleFaults: median(results[mode].map((result) => result.singleFaults)),
     batchFaults: median(results[mode].map((result) => result.batchFaults)),
   });
-  const tuned = summary('tuned');
-  const defaults = summary('defaults');
+  const summaries = Object.fromEntries(modes.map((mode) => [mode, summary(mode)]));
   const lines = [
     `talkies malloc benchmark: ${SLUG} in its worker thread, ${SECONDS} s pieces, ${values.runs} runs per mode (fresh processes, alternating)`,
     `date      ${new Date().toISOString()}`,
@@ -103,11 +117,17 @@ async function main() {
     `node      ${process.version}`,
     '',
     'mode       one request (median)   faults/request   batch of 8 (median)   faults/request',
-    `tuned      ${tuned.single.toFixed(0).padStart(8)} ms ${Math.round(tuned.singleFaults).toString().padStart(18)} ${tuned.batch.toFixed(0).padStart(17)} ms ${Math.round(tuned.batchFaults).toString().padStart(16)}`,
-    `defaults   ${defaults.single.toFixed(0).padStart(8)} ms ${Math.round(defaults.singleFaults).toString().padStart(18)} ${defaults.batch.toFixed(0).padStart(17)} ms ${Math.round(defaults.batchFaults).toString().padStart(16)}`,
-    '',
-    `glibc defaults / tuned: one request ${(defaults.single / tuned.single).toFixed(2)}, batch of 8 ${(defaults.batch / tuned.batch).toFixed(2)}`,
+    ...modes.map((mode) => {
+      const row = summaries[mode];
+      return `${mode.padEnd(10)} ${row.single.toFixed(0).padStart(8)} ms ${Math.round(row.singleFaults).toString().padStart(18)} ${row.batch.toFixed(0).padStart(17)} ms ${Math.round(row.batchFaults).toString().padStart(16)}`;
+    }),
   ];
+  if (summaries.start) {
+    lines.push('');
+    for (const mode of modes.filter((name) => name !== 'start')) {
+      lines.push(`${mode} / start: one request ${(summaries[mode].single / summaries.start.single).toFixed(2)}, batch of 8 ${(summaries[mode].batch / summaries.start.batch).toFixed(2)}`);
+    }
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

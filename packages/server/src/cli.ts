@@ -5,10 +5,11 @@
  */
 // First: V8 settings must be in place before anything else runs.
 import './v8-workarounds.js';
+import './malloc-at-start.js';
 import { access } from 'node:fs/promises';
 import { engineContext, loadModels, SpeechError, type DownloadProgress } from '@talkies/core';
 import { engineBaseDirectories, loadConfig } from './config.js';
-import { tuneMalloc } from './malloc-tuning.js';
+import { tuneMallocAtStart } from './malloc-tuning.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: talkies <command>
@@ -26,10 +27,10 @@ function fail(error: unknown): never {
 }
 
 async function serve(): Promise<void> {
-  // Before any model thread exists (see malloc-tuning.ts).
-  const malloc = tuneMalloc();
+  // Set when the process started (malloc-at-start.ts): what was done.
+  const malloc = tuneMallocAtStart();
   const running = await startServer();
-  running.logger.info(malloc.applied ? { malloc: malloc.settings } : { malloc: `left as it is: ${malloc.reason}` }, 'memory allocator');
+  running.logger.info(malloc.applied ? { malloc: { ...malloc.settings, via: malloc.via } } : { malloc: `left as it is: ${malloc.reason}` }, 'memory allocator');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

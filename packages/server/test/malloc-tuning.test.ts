@@ -3,45 +3,93 @@
  * process (see malloc-tuning.ts): a worker thread that holds a few dozen megabytes of
  * buffers at once, frees them and allocates them again (as a Whisper worker does with
  * onnxruntime-node's output copies on every prompt step) faults every page in again each
- * time under glibc's defaults, and not once tuned. Each case runs in a fresh process: the
- * settings are the process's.
+ * time under glibc's defaults, and not once tuned. The settings are the process's: each
+ * case runs in a fresh process, and `tuneMallocAtStart` executes that process again with
+ * glibc's variables set.
  */
-import { execFile } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { onGlibc, tuneMalloc } from '../src/malloc-tuning.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MALLOC_ENVIRONMENT, onGlibc, tuneMalloc } from '../src/malloc-tuning.js';
 
 const built = fileURLToPath(new URL('../dist/malloc-tuning.js', import.meta.url));
 
-/** Twelve buffers of 3 MB held together, then freed (their buffers detached), 30 times over. */
+/**
+ * A process that tunes the allocator as `talkies serve` does (TUNE=1), then runs a worker
+ * that holds buffers of SIZES megabytes together and frees them (their buffers detached),
+ * 20 times over; it reports the faults of each round, and what it saw of itself.
+ */
 const CHURN = `
 const { Worker } = await import('node:worker_threads');
-const tuning = process.env.TUNE === '1' ? (await import(${JSON.stringify(built)})).tuneMalloc() : undefined;
+const tuning = process.env.TUNE === '1' ? (await import(${JSON.stringify(built)})).tuneMallocAtStart() : undefined;
 const source = \`
 const { parentPort } = require('node:worker_threads');
 const faults = () => process.resourceUsage().minorPageFault;
+const sizes = JSON.parse(process.env.SIZES);
 const rounds = [];
-for (let round = 0; round < 30; round++) {
+for (let round = 0; round < 20; round++) {
   const before = faults();
-  const held = [];
-  for (let index = 0; index < 12; index++) held.push(new Float32Array((3 << 20) / 4).fill(1));
+  const held = sizes.map((megabytes) => new Float32Array((megabytes << 20) / 4).fill(1));
   for (const array of held) array.buffer.transfer(0);
   rounds.push(faults() - before);
 }
 parentPort.postMessage(rounds);
 \`;
 const rounds = await new Promise((resolve) => new Worker(source, { eval: true, execArgv: [] }).once('message', resolve));
-console.log(JSON.stringify({ tuning, rounds }));
+const report = { tuning, pid: process.pid, malloc: Object.keys(process.env).filter((name) => name.startsWith('MALLOC_') || name === 'TALKIES_MALLOC_TUNED'), rounds };
+if (process.send) process.send(report, () => process.disconnect());
+else console.log(JSON.stringify(report));
 `;
 
-async function churn(tune: boolean): Promise<{ tuning?: { applied: boolean }; rounds: number[] }> {
+interface ChurnReport {
+  tuning?: { applied: boolean; via?: string };
+  pid: number;
+  /** glibc's variables (and talkies' marker) still in the process's environment. */
+  malloc: string[];
+  rounds: number[];
+  /** The pid the parent started. */
+  started?: number;
+}
+
+let directory: string;
+let script: string;
+beforeAll(async () => {
   if (!existsSync(built)) throw new Error(`${built} is missing: build first with \`pnpm exec tsc -b\``);
-  const environment: NodeJS.ProcessEnv = { ...process.env, TUNE: tune ? '1' : '0' };
-  for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING']) delete environment[name];
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHURN], { env: environment });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!);
+  directory = await mkdtemp(join(tmpdir(), 'talkies-malloc-'));
+  script = join(directory, 'churn.mjs');
+  await writeFile(script, CHURN);
+});
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+function environmentFor(tune: boolean, sizes: number[]): NodeJS.ProcessEnv {
+  const environment: NodeJS.ProcessEnv = { ...process.env, TUNE: tune ? '1' : '0', SIZES: JSON.stringify(sizes) };
+  for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING', 'TALKIES_MALLOC_TUNED']) delete environment[name];
+  return environment;
+}
+
+function churn(tune: boolean, sizes: number[]): Promise<ChurnReport> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [script], { env: environmentFor(tune, sizes) }, (error, stdout) => {
+      if (error) reject(error);
+      else resolve({ ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as ChurnReport), started: child.pid });
+    });
+  });
+}
+
+/** The same, started by a parent that keeps an IPC channel to it (as a process manager's fork does). */
+function churnForked(sizes: number[]): Promise<ChurnReport> {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, [], { env: environmentFor(true, sizes), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('message', (report) => resolve({ ...(report as ChurnReport), started: child.pid }));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the forked process exited (${code}) without a report`)));
+  });
 }
 
 /** Page faults per round once the first rounds have grown the heap. */
@@ -54,16 +102,31 @@ describe('the allocator settings of `talkies serve`', () => {
       expect(tuneMalloc({})).toEqual({ applied: false, reason: 'not glibc' });
       return;
     }
-    const [defaults, tuned] = await Promise.all([churn(false), churn(true)]);
-    expect(tuned.tuning).toEqual({ applied: true, settings: { arenaMax: 1, trimThreshold: 256 * 2 ** 20, mmapThreshold: 32 * 2 ** 20 } });
-    // 36 MB is 9 216 pages: under the defaults each round faults nearly all of them again.
-    expect(steady(defaults.rounds)).toBeGreaterThan(5000);
-    expect(steady(tuned.rounds)).toBeLessThan(100);
+    // Twelve buffers of 3 MB (36 MB), and three of 24 MB: more than one of glibc's 64 MiB heaps.
+    for (const sizes of [Array<number>(12).fill(3), [24, 24, 24]]) {
+      const [defaults, tuned] = await Promise.all([churn(false, sizes), churn(true, sizes)]);
+      expect(tuned.tuning).toEqual({ applied: true, via: 'environment', settings: { arenaMax: 1, trimThreshold: 256 * 2 ** 20, mmapThreshold: 32 * 2 ** 20 } });
+      // Executed again in place: the same process, and glibc's variables gone from its environment once in effect.
+      expect(tuned.pid).toBe(tuned.started);
+      expect(tuned.malloc).toEqual([]);
+      // Under the defaults each round faults thousands of pages again (a third to all of them); tuned, none.
+      expect(steady(defaults.rounds)).toBeGreaterThan(5000);
+      expect(steady(tuned.rounds)).toBeLessThan(100);
+    }
+  }, 60_000);
+
+  it('sets the allocator from inside a process that has an IPC channel to its parent, which executing again would close', async () => {
+    if (!onGlibc()) return expect(tuneMalloc({})).toEqual({ applied: false, reason: 'not glibc' });
+    const report = await churnForked([3, 3, 3]);
+    expect(report.tuning).toEqual({ applied: true, via: 'mallopt', settings: { arenaMax: 1, trimThreshold: 256 * 2 ** 20, mmapThreshold: 32 * 2 ** 20 } });
+    expect(report.pid).toBe(report.started);
   }, 60_000);
 
   it('leaves the allocator alone when the environment already sets it, or says not to', () => {
     expect(tuneMalloc({ TALKIES_MALLOC_TUNING: 'off' })).toEqual({ applied: false, reason: 'TALKIES_MALLOC_TUNING=off' });
     expect(tuneMalloc({ MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '0' })).toEqual({ applied: false, reason: 'the environment sets MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_' });
     expect(tuneMalloc({ GLIBC_TUNABLES: 'glibc.cpu.hwcaps=-AVX512F:glibc.malloc.arena_max=4' })).toEqual({ applied: false, reason: 'the environment sets GLIBC_TUNABLES' });
+    // What the re-executed process starts with: glibc's variables for the same settings.
+    expect(MALLOC_ENVIRONMENT).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: String(256 * 2 ** 20), MALLOC_MMAP_THRESHOLD_: String(32 * 2 ** 20) });
   });
 });
