@@ -23,6 +23,9 @@
  * response_format json). Reported per case: throughput in audio seconds per wall second
  * (all the audio sent, over the time from the first request to the last answer), p50 and
  * p99 latency, and whether every answer had the same text as the unbatched server's.
+ * Before that, each server takes one request from each of the most clients (warm-up).
+ * Like `talkies serve`, the benchmark executes itself again at start with glibc's
+ * allocator variables (`TALKIES_MALLOC_TUNING=off`: glibc's defaults).
  *
  * Usage, from the repository root after `pnpm exec tsc -b`:
  *
