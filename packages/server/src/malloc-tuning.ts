@@ -93,9 +93,15 @@ function leaveAlone(environment: NodeJS.ProcessEnv): string | undefined {
 export function tuneMallocAtStart(): MallocTuning {
   if (atStart) return atStart;
   const environment = process.env;
-  if (environment[MARKER] === '1' && Object.entries(MALLOC_ENVIRONMENT).every(([name, value]) => environment[name] === value)) {
-    for (const name of [MARKER, ...Object.keys(MALLOC_ENVIRONMENT)]) delete environment[name];
-    return (atStart = { applied: true, via: 'environment', settings: { ...SETTINGS } });
+  if (environment[MARKER] !== undefined) {
+    // Executed again already: never a second time, whatever arrived.
+    delete environment[MARKER];
+    if (Object.entries(MALLOC_ENVIRONMENT).every(([name, value]) => environment[name] === value)) {
+      for (const name of Object.keys(MALLOC_ENVIRONMENT)) delete environment[name];
+      return (atStart = { applied: true, via: 'environment', settings: { ...SETTINGS } });
+    }
+    // The variables did not arrive as set (a secure-mode start drops some): what mallopt can do.
+    return (atStart = tuneMalloc(environment));
   }
   const reason = leaveAlone(environment);
   if (reason) return (atStart = { applied: false, reason });

@@ -73,9 +73,9 @@ function environmentFor(tune: boolean, sizes: number[]): NodeJS.ProcessEnv {
   return environment;
 }
 
-function churn(tune: boolean, sizes: number[]): Promise<ChurnReport> {
+function churn(tune: boolean, sizes: number[], extra: NodeJS.ProcessEnv = {}): Promise<ChurnReport> {
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [script], { env: environmentFor(tune, sizes) }, (error, stdout) => {
+    const child = execFile(process.execPath, [script], { env: { ...environmentFor(tune, sizes), ...extra } }, (error, stdout) => {
       if (error) reject(error);
       else resolve({ ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as ChurnReport), started: child.pid });
     });
@@ -120,6 +120,15 @@ describe('the allocator settings of `talkies serve`', () => {
     const report = await churnForked([3, 3, 3]);
     expect(report.tuning).toEqual({ applied: true, via: 'mallopt', settings: { arenaMax: 1, trimThreshold: 256 * 2 ** 20, mmapThreshold: 32 * 2 ** 20 } });
     expect(report.pid).toBe(report.started);
+  }, 60_000);
+
+  it('executes a process again at most once, even when the variables did not arrive', async () => {
+    if (!onGlibc()) return expect(tuneMalloc({})).toEqual({ applied: false, reason: 'not glibc' });
+    // As a process that was executed again but lost glibc's variables on the way would start.
+    const report = await churn(true, [3, 3, 3], { TALKIES_MALLOC_TUNED: '1' });
+    // Executed again, it would have come back with the variables: 'environment'.
+    expect(report.tuning).toEqual({ applied: true, via: 'mallopt', settings: { arenaMax: 1, trimThreshold: 256 * 2 ** 20, mmapThreshold: 32 * 2 ** 20 } });
+    expect(report.malloc).toEqual([]);
   }, 60_000);
 
   it('leaves the allocator alone when the environment already sets it, or says not to', () => {
