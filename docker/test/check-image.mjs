@@ -6,6 +6,7 @@
 //   chosen by variable (TALKIES_MODELS_FILE=/data/models.json);
 // - a catalog mounted over /app/models.json replaces the built-in one;
 // - neither tini nor the server runs as root;
+// - the server set glibc's allocator from its start (executed again in place, under tini);
 // - `docker stop` ends it cleanly: exit code 0, "talkies stopped" in the log, well before
 //   Docker would have killed it.
 //
@@ -128,6 +129,9 @@ try {
   const exitCode = await docker('inspect', '-f', '{{.State.ExitCode}}', container);
   const logs = (await run(dockerBinary, [...dockerArguments, 'logs', container])).stdout;
   check(exitCode === '0' && stopSeconds < STOP_TIMEOUT_SECONDS - 5 && /talkies stopped/.test(logs), 'docker stop ends it cleanly (SIGTERM through tini)', `exit ${exitCode} after ${stopSeconds.toFixed(1)}s`);
+  // The server executed itself again under tini with glibc's allocator variables (malloc-tuning.ts).
+  const allocator = logs.split('\n').find((line) => line.includes('"msg":"memory allocator"'));
+  check(allocator !== undefined && JSON.parse(allocator).malloc?.via === 'environment', "glibc's allocator set from the server's start", allocator ?? 'no "memory allocator" line in the log');
 } finally {
   await docker('rm', '-f', container).catch(() => undefined);
 }
