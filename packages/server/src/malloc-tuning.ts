@@ -70,7 +70,7 @@ export function onGlibc(): boolean {
 
 /** The variables of `environment` that set glibc's allocator themselves (then left as they say). */
 export function mallocVariablesSet(environment: NodeJS.ProcessEnv): string[] {
-  const set = ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_'].filter((name) => environment[name] !== undefined);
+  const set = Object.keys(MALLOC_ENVIRONMENT).filter((name) => environment[name] !== undefined);
   if (/glibc\.malloc\./.test(environment.GLIBC_TUNABLES ?? '')) set.push('GLIBC_TUNABLES');
   return set;
 }

@@ -69,7 +69,7 @@ afterAll(async () => {
 
 function environmentFor(tune: boolean, sizes: number[]): NodeJS.ProcessEnv {
   const environment: NodeJS.ProcessEnv = { ...process.env, TUNE: tune ? '1' : '0', SIZES: JSON.stringify(sizes) };
-  for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING', 'TALKIES_MALLOC_TUNED']) delete environment[name];
+  for (const name of [...Object.keys(MALLOC_ENVIRONMENT), 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING', 'TALKIES_MALLOC_TUNED']) delete environment[name];
   return environment;
 }
 
