@@ -189,5 +189,7 @@ for (const [label, key] of [['encoder', 'encoderMs'], ['prompt step', 'promptMs'
 }
 report += `\nstep: one row ${(one.stepsMs / steps).toFixed(2)} ms, ${rows} rows ${(many.stepsMs / steps).toFixed(2)} ms (${((many.stepsMs / one.stepsMs)).toFixed(2)} × one row)\n`;
 report += `ceiling of ${rows} clients / 1 client: ${ceiling.toFixed(3)} (per repeat ${ratios.map((ratio) => ratio.toFixed(3)).join(', ')})\n`;
-report += `2× would need ${rows}-row steps of ${neededStepMs.toFixed(2)} ms (measured ${(many.stepsMs / steps).toFixed(2)} ms) with the encoder and prompt steps as measured\n`;
+report += neededStepMs > 0
+  ? `2× would need ${rows}-row steps of ${neededStepMs.toFixed(2)} ms (measured ${(many.stepsMs / steps).toFixed(2)} ms) with the encoder and prompt steps as measured\n`
+  : `2× is out of reach whatever the ${rows}-row steps cost: the batch's encoder and prompt steps alone take more than ${rows} / 2 requests\n`;
 process.stdout.write(report);
