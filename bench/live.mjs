@@ -30,12 +30,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { importBuilt } from './lib/built.mjs';
+import { importBuilt, root } from './lib/built.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SERVER_FLAG = 'TALKIES_BENCH_LIVE_SERVER';
 const RATE = 24000;
 const PIECE = RATE / 50;

@@ -29,6 +29,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { importBuilt } from './lib/built.mjs';
+import { MALLOC_NAMES } from './lib/malloc.mjs';
 
 const SLUG = 'whisper-test-base';
 const SECONDS = 30;
@@ -93,7 +94,7 @@ async function main() {
     // The order turns by one each run, so that no mode always runs first.
     for (const mode of modes.map((_, index) => modes[(index + run) % modes.length])) {
       const environment = { ...process.env };
-      for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING']) delete environment[name];
+      for (const name of [...MALLOC_NAMES, 'GLIBC_TUNABLES', 'TALKIES_MALLOC_TUNING']) delete environment[name];
       const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, '--requests', values.requests, '--model-dir', modelsRoot], { env: environment, maxBuffer: 1 << 20 });
       const result = JSON.parse(stdout.trim().split('\n').at(-1));
       const expected = { start: 'environment', mallopt: 'mallopt', defaults: undefined }[mode];

@@ -34,12 +34,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { importBuilt } from './lib/built.mjs';
+import { importBuilt, root } from './lib/built.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'parakeet-test-v3-dimensions';
 const TARGET = 1.1;
 

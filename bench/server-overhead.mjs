@@ -43,18 +43,16 @@
  * reported, not treated as a failure, because it depends on the machine.
  */
 import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { quantile } from './lib/stats.mjs';
-import { importBuilt } from './lib/built.mjs';
+import { importBuilt, root } from './lib/built.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const TARGET_RATIO = 1.1;
 const TEXT = 'The quick brown fox jumps over the lazy dog while the server keeps count.';
 const CLIENT_ENVIRONMENT_FLAG = 'TALKIES_BENCH_CLIENT';

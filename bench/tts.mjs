@@ -33,15 +33,13 @@
  *
  * Exits 1 if a request failed.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { importBuilt } from './lib/built.mjs';
+import { importBuilt, root } from './lib/built.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const FIRST_BYTE_TARGET = 1.3;
 const OVERHEAD_TARGET = 1.15;
 const PARAGRAPH = [

@@ -53,13 +53,12 @@ import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mallocSettings } from './lib/malloc.mjs';
-import { importBuilt } from './lib/built.mjs';
+import { importBuilt, root } from './lib/built.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const SLUG = 'whisper-test-base';
 const SAMPLE_RATE = 16000;
 const TARGET_BARE = 1.15;
